@@ -1,0 +1,123 @@
+"""Card templates: YAML per finding id, Jinja text checked and compiled at load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from .model import KnowledgeError
+from .rulesets import Rule, load_yaml
+
+INDICATORS = {"info", "warning", "critical"}
+ACTION_TYPES = {"create", "update", "delete"}
+SHARED = "_shared.yaml"
+ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@dataclass(frozen=True)
+class Action:
+    type: str
+    target: str
+    description: Any
+    regimen: str | None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    label: Any
+    recommended: bool
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class CardTemplate:
+    id: str
+    indicator: str
+    summary: Any
+    detail: Any
+    suggestions: tuple[Suggestion, ...]
+    override_reasons: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True)
+class CardLayout:
+    """What every card shares: how the source label and the detail footer read."""
+
+    source_label: Any
+    detail_footer: Any
+
+
+def load_cards(
+    root: Path, rules: dict[str, Rule], regimens: set[str]
+) -> tuple[dict[str, CardTemplate], CardLayout]:
+    shared_path = root / "cards" / SHARED
+    shared = load_yaml(shared_path, root) or {}
+    reason_sets = shared.get("override_reasons", {})
+    layout = CardLayout(
+        source_label=_compile(shared.get("source_label"), SHARED, "source_label"),
+        detail_footer=_compile(shared.get("detail_footer"), SHARED, "detail_footer"),
+    )
+    cards: dict[str, CardTemplate] = {}
+    for path in sorted((root / "cards").glob("*.yaml")):
+        if path.name == SHARED:
+            continue
+        file = str(path.relative_to(root))
+        for card_id, raw in (load_yaml(path, root) or {}).items():
+            if card_id in cards:
+                raise KnowledgeError(file, card_id, "card id defined twice")
+            rule = rules.get(card_id)
+            if rule is None:
+                raise KnowledgeError(file, card_id, "card has no rule with the same id")
+            cards[card_id] = _card(card_id, raw, file, rule, reason_sets, regimens)
+    missing = sorted(set(rules) - set(cards))
+    if missing:
+        raise KnowledgeError("cards", missing[0], "rule has no card template")
+    return cards, layout
+
+
+def _card(card_id, raw, file, rule, reason_sets, regimens) -> CardTemplate:
+    if not isinstance(raw, dict) or raw.get("indicator") not in INDICATORS:
+        raise KnowledgeError(file, card_id, f"indicator must be one of {sorted(INDICATORS)}")
+    reasons = reason_sets.get(raw.get("override_reasons", "standard"))
+    if not reasons or any(set(r) != {"system", "code", "display"} for r in reasons):
+        raise KnowledgeError(file, card_id, "override_reasons must name a complete Coding set")
+    targets = {*rule.aliases, "focus"}
+    suggestions = tuple(
+        _suggestion(s, file, card_id, targets, regimens) for s in raw.get("suggestions", [])
+    )
+    return CardTemplate(
+        id=card_id,
+        indicator=raw["indicator"],
+        summary=_compile(raw.get("summary"), file, card_id),
+        detail=_compile(raw.get("detail"), file, card_id),
+        suggestions=suggestions,
+        override_reasons=tuple(reasons),
+    )
+
+
+def _suggestion(raw, file, card_id, targets, regimens) -> Suggestion:
+    actions = []
+    for a in raw.get("actions", []):
+        if a.get("type") not in ACTION_TYPES or a.get("target") not in targets:
+            raise KnowledgeError(file, card_id, f"action needs a type and a target in {targets}")
+        if a["type"] == "update" and a.get("regimen") not in regimens:
+            raise KnowledgeError(file, card_id, f"update action names unknown regimen {a.get('regimen')!r}")
+        description = _compile(a.get("description"), file, card_id)
+        actions.append(Action(a["type"], a["target"], description, a.get("regimen")))
+    if not actions:
+        raise KnowledgeError(file, card_id, "a suggestion needs at least one action")
+    label = _compile(raw.get("label"), file, card_id)
+    return Suggestion(label, bool(raw.get("recommended", False)), tuple(actions))
+
+
+def _compile(text: Any, file: str, node: str):
+    if not isinstance(text, str) or not text.strip():
+        raise KnowledgeError(file, node, "missing text")
+    try:
+        return ENVIRONMENT.from_string(text)
+    except TemplateSyntaxError as error:
+        raise KnowledgeError(file, node, f"template line {error.lineno}: {error.message}") from error

@@ -1,0 +1,166 @@
+"""Read the Turtle knowledge: parse, SHACL-validate, and lift it into vocabulary records."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pyshacl import validate
+from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
+
+from .model import KnowledgeError
+from .vocabulary import (
+    CodeSet,
+    Dose,
+    Drug,
+    LabelInfo,
+    Regimen,
+    Statement,
+    Substance,
+    Vocabulary,
+)
+
+LW = Namespace("https://w3id.org/labelwise/vocab#")
+KB = Namespace("https://w3id.org/labelwise/kb/")
+SH = Namespace("http://www.w3.org/ns/shacl#")
+
+
+def read_graph(root: Path) -> tuple[Graph, dict[URIRef, str]]:
+    """Parse every Turtle file except the shapes; remember which file defines each subject."""
+    graph, origin = Graph(), {}
+    for path in sorted(root.rglob("*.ttl")):
+        if "shapes" in path.relative_to(root).parts:
+            continue
+        part = _parse(path, root)
+        for subject in set(part.subjects()):
+            origin.setdefault(subject, str(path.relative_to(root)))
+        graph += part
+    return graph, origin
+
+
+def check_shapes(graph: Graph, origin: dict[URIRef, str], root: Path) -> None:
+    shapes = Graph()
+    for path in sorted((root / "shapes").glob("*.ttl")):
+        shapes += _parse(path, root)
+    conforms, report, _ = validate(graph, shacl_graph=shapes, inference="none")
+    if conforms:
+        return
+    result = next(report.subjects(RDF.type, SH.ValidationResult))
+    node = report.value(result, SH.focusNode)
+    path = report.value(result, SH.resultPath)
+    message = report.value(result, SH.resultMessage)
+    file = origin.get(node, "knowledge")
+    raise KnowledgeError(file, _short(node), f"{_short(path)}: {message}")
+
+
+def _parse(path: Path, root: Path) -> Graph:
+    try:
+        return Graph().parse(path, format="turtle")
+    except Exception as error:  # rdflib raises several parser types
+        raise KnowledgeError(str(path.relative_to(root)), "turtle", str(error)) from error
+
+
+def _short(node: object) -> str:
+    text = str(node)
+    for ns, prefix in ((KB, "kb:"), (LW, "lw:")):
+        if text.startswith(str(ns)):
+            return prefix + text[len(str(ns)) :]
+    return text
+
+
+def _str(graph: Graph, node: object, prop: URIRef) -> str | None:
+    value = graph.value(node, prop)
+    return None if value is None else str(value)
+
+
+def _all(graph: Graph, node: object, prop: URIRef) -> tuple[str, ...]:
+    return tuple(sorted(str(v) for v in graph.objects(node, prop)))
+
+
+def _number(literal: object) -> float:
+    value = literal.toPython() if isinstance(literal, Literal) else literal
+    return float(value) if isinstance(value, Decimal | int | float) else float(str(value))
+
+
+def _key(graph: Graph, node: object) -> str:
+    return str(graph.value(node, LW.key))
+
+
+def vocabulary(graph: Graph) -> Vocabulary:
+    drugs = {}
+    for node in graph.subjects(RDF.type, LW.Drug):
+        strength = graph.value(node, LW.unitStrengthMg)
+        drugs[_key(graph, node)] = Drug(
+            key=_key(graph, node),
+            name=str(graph.value(node, RDFS.label)),
+            rxnorm=frozenset(_all(graph, node, LW.rxnorm)),
+            names=(str(graph.value(node, RDFS.label)), *_all(graph, node, LW.altName)),
+            classes=tuple(sorted(_key(graph, c) for c in graph.objects(node, LW.memberOf))),
+            strength_mg=None if strength is None else _number(strength),
+            ndc_labelers=_all(graph, node, LW.ndcLabeler),
+        )
+    substances = {}
+    for node in graph.subjects(RDF.type, LW.Substance):
+        parent = graph.value(node, LW.excipientOf)
+        substances[_key(graph, node)] = Substance(
+            key=_key(graph, node),
+            name=str(graph.value(node, RDFS.label)),
+            names=(str(graph.value(node, RDFS.label)), *_all(graph, node, LW.altName)),
+            excipient_of=None if parent is None else _key(graph, parent),
+        )
+    code_sets = {
+        _key(graph, node): CodeSet(
+            key=_key(graph, node),
+            system=str(graph.value(node, LW.system)),
+            codes=frozenset(_all(graph, node, LW.code)),
+            units=frozenset(_all(graph, node, LW.acceptedUnit)),
+        )
+        for node in graph.subjects(RDF.type, LW.CodeSet)
+    }
+    return Vocabulary(drugs=drugs, substances=substances, code_sets=code_sets)
+
+
+def parameters(graph: Graph) -> dict[str, float]:
+    return {
+        _key(graph, node): _number(graph.value(node, LW.value))
+        for node in graph.subjects(RDF.type, LW.Parameter)
+    }
+
+
+def regimens(graph: Graph) -> dict[str, Regimen]:
+    found = {}
+    for node in graph.subjects(RDF.type, LW.Regimen):
+        doses = sorted(graph.objects(node, LW.dose), key=lambda d: int(graph.value(d, LW.sequence)))
+        found[_key(graph, node)] = Regimen(
+            key=_key(graph, node),
+            text=str(graph.value(node, RDFS.label)),
+            sections=_all(graph, node, LW.labelSection),
+            doses=tuple(
+                Dose(
+                    amount_mg=_number(graph.value(d, LW.amountMg)),
+                    time_of_day=str(graph.value(d, LW.timeOfDay)),
+                    text=str(graph.value(d, RDFS.label)),
+                )
+                for d in doses
+            ),
+        )
+    return found
+
+
+def statements(graph: Graph) -> dict[str, Statement]:
+    found = {}
+    for node in set(graph.subjects(LW.statedIn, None)):
+        local = _short(node).removeprefix("kb:")
+        found[local] = Statement(
+            id=local, sections=_all(graph, node, LW.labelSection), text=_str(graph, node, LW.text)
+        )
+    return found
+
+
+def label_info(graph: Graph) -> LabelInfo:
+    node = next(graph.subjects(RDF.type, LW.Label))
+    return LabelInfo(
+        name=str(graph.value(node, RDFS.label)),
+        url=str(graph.value(node, LW.url)),
+        version=str(graph.value(node, LW.version)),
+    )

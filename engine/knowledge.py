@@ -1,0 +1,83 @@
+"""load_knowledge: read, validate and cross-check knowledge/, then hold it in memory."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import graph as rdf
+from .cards import CardLayout, CardTemplate, load_cards
+from .model import KnowledgeError
+from .rules_host import RuleHost
+from .rulesets import Rule, load_rules, load_yaml
+from .services import Service, load_services
+from .vocabulary import LabelInfo, Regimen, Statement, Vocabulary
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    version: str
+    root: Path
+    label: LabelInfo
+    vocabulary: Vocabulary
+    params: dict[str, float]
+    regimens: dict[str, Regimen]
+    statements: dict[str, Statement]
+    fact_kinds: dict[str, dict[str, str]]
+    rules: dict[str, Rule]
+    cards: dict[str, CardTemplate]
+    layout: CardLayout
+    services: dict[str, Service]
+    host: RuleHost
+
+
+def load_knowledge(root: Path | str) -> KnowledgeBase:
+    """Load every knowledge file; raise KnowledgeError naming the file and node at fault."""
+    root = Path(root)
+    if not (root / "services.yaml").is_file():
+        raise KnowledgeError(str(root), "services.yaml", "not a knowledge directory")
+    graph, origin = rdf.read_graph(root)
+    rdf.check_shapes(graph, origin, root)
+    vocabulary, params = rdf.vocabulary(graph), rdf.parameters(graph)
+    regimens, statements = rdf.regimens(graph), rdf.statements(graph)
+    fact_kinds = _fact_kinds(root)
+    rules = load_rules(root, fact_kinds, params, set(statements))
+    cards, layout = load_cards(root, rules, set(regimens))
+    services = load_services(root, rules, vocabulary.code_sets)
+    host = RuleHost({sid: _ruleset(s, rules) for sid, s in services.items()})
+    return KnowledgeBase(
+        version=content_hash(root),
+        root=root,
+        label=rdf.label_info(graph),
+        vocabulary=vocabulary,
+        params=params,
+        regimens=regimens,
+        statements=statements,
+        fact_kinds=fact_kinds,
+        rules=rules,
+        cards=cards,
+        layout=layout,
+        services=services,
+        host=host,
+    )
+
+
+def content_hash(root: Path) -> str:
+    """A version id: the hash of every knowledge file's path and bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _fact_kinds(root: Path) -> dict[str, dict[str, str]]:
+    kinds = load_yaml(root / "facts.yaml", root)
+    if not isinstance(kinds, dict) or not all(isinstance(v, dict) for v in kinds.values()):
+        raise KnowledgeError("facts.yaml", "facts", "map each fact kind to its fields")
+    return kinds
+
+
+def _ruleset(service: Service, rules: dict[str, Rule]) -> dict[str, dict]:
+    return {rid: {"all": list(rules[rid].condition)} for rid in service.rule_ids}

@@ -1,0 +1,121 @@
+"""Terminology held by the knowledge base: drugs, substances, code sets, regimens, statements."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Drug:
+    key: str
+    name: str
+    rxnorm: frozenset[str]
+    names: tuple[str, ...]
+    classes: tuple[str, ...]
+    strength_mg: float | None
+    ndc_labelers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Substance:
+    """Something a patient can be allergic to: a drug or an excipient of one."""
+
+    key: str
+    name: str
+    names: tuple[str, ...]
+    excipient_of: str | None
+
+
+@dataclass(frozen=True)
+class CodeSet:
+    key: str
+    system: str
+    codes: frozenset[str]
+    units: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Dose:
+    amount_mg: float
+    time_of_day: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Regimen:
+    key: str
+    text: str
+    sections: tuple[str, ...]
+    doses: tuple[Dose, ...]
+
+    @property
+    def daily_mg(self) -> float:
+        return round(sum(d.amount_mg for d in self.doses), 4)
+
+
+@dataclass(frozen=True)
+class Statement:
+    id: str
+    sections: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    name: str
+    url: str
+    version: str
+
+
+class NameIndex:
+    """Finds drug or substance keys named in free text (whole words, case-insensitive)."""
+
+    def __init__(self, names: dict[str, str]):
+        ordered = sorted(names, key=len, reverse=True)
+        self._keys = {n.casefold(): k for n, k in names.items()}
+        alternation = "|".join(re.escape(n.casefold()) for n in ordered) or r"(?!)"
+        self._pattern = re.compile(rf"(?<![\w-])({alternation})(?![\w-])")
+
+    def find(self, text: str) -> list[str]:
+        found = (self._keys[m.group(1)] for m in self._pattern.finditer(normalise(text)))
+        return list(dict.fromkeys(found))
+
+
+def normalise(text: str) -> str:
+    """Lower-case and unify apostrophes so "St. John’s Wort" matches "st. john's wort"."""
+    return text.casefold().replace("\u2019", "'").replace("\u2011", "-")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    drugs: dict[str, Drug]
+    substances: dict[str, Substance]
+    code_sets: dict[str, CodeSet]
+
+    def __post_init__(self) -> None:
+        drug_names = {n: d.key for d in self.drugs.values() for n in d.names}
+        subst_names = {n: s.key for s in self.substances.values() for n in s.names}
+        object.__setattr__(self, "_drug_index", NameIndex(drug_names))
+        object.__setattr__(self, "_substance_index", NameIndex({**drug_names, **subst_names}))
+        by_code = {c: d.key for d in self.drugs.values() for c in d.rxnorm}
+        object.__setattr__(self, "_by_rxnorm", by_code)
+
+    def drug_by_rxnorm(self, code: str) -> str | None:
+        return self._by_rxnorm.get(code)
+
+    def drugs_named_in(self, text: str) -> list[str]:
+        return self._drug_index.find(text)
+
+    def substances_named_in(self, text: str) -> list[str]:
+        return self._substance_index.find(text)
+
+    def drug_by_ndc(self, ndc: str) -> str | None:
+        labeler = ndc.split("-")[0]
+        return next((d.key for d in self.drugs.values() if labeler in d.ndc_labelers), None)
+
+    def code_set_of(self, system: str, code: str) -> str | None:
+        return next(
+            (s.key for s in self.code_sets.values() if s.system == system and code in s.codes),
+            None,
+        )
