@@ -15,7 +15,9 @@ from .rulesets import Rule, load_yaml
 INDICATORS = {"info", "warning", "critical"}
 ACTION_TYPES = {"create", "update", "delete"}
 SHARED = "_shared.yaml"
-ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+ENVIRONMENT = SandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ def _suggestion(raw, file, card_id, targets, regimens) -> Suggestion:
         if a.get("type") not in ACTION_TYPES or a.get("target") not in targets:
             raise KnowledgeError(file, card_id, f"action needs a type and a target in {targets}")
         if a["type"] == "update" and a.get("regimen") not in regimens:
-            raise KnowledgeError(file, card_id, f"update action names unknown regimen {a.get('regimen')!r}")
+            raise KnowledgeError(
+                file, card_id, f"update action names unknown regimen {a.get('regimen')!r}"
+            )
         description = _compile(a.get("description"), file, card_id)
         actions.append(Action(a["type"], a["target"], description, a.get("regimen")))
     if not actions:
@@ -120,4 +124,6 @@ def _compile(text: Any, file: str, node: str):
     try:
         return ENVIRONMENT.from_string(text)
     except TemplateSyntaxError as error:
-        raise KnowledgeError(file, node, f"template line {error.lineno}: {error.message}") from error
+        raise KnowledgeError(
+            file, node, f"template line {error.lineno}: {error.message}"
+        ) from error

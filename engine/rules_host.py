@@ -8,6 +8,7 @@ its own session id, and the session state is deleted afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import uuid
@@ -69,10 +70,8 @@ class RuleHost:
             self._matches[sid] = []
             try:
                 for fact in facts:
-                    try:
+                    with contextlib.suppress(MessageNotHandledException):  # no rule used it
                         self._host.assert_fact(name, {**fact, "sid": sid})
-                    except MessageNotHandledException:
-                        pass
                 return self._matches[sid]
             finally:
                 self._host.delete_state(name, sid)

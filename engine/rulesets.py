@@ -42,7 +42,9 @@ def load_rules(
         for raw in (load_yaml(path, root) or {}).get("rules", []):
             rule = _rule(raw, file, fact_kinds, params, statements)
             if rule.id in rules:
-                raise KnowledgeError(file, rule.id, f"rule id already used in {rules[rule.id].file}")
+                raise KnowledgeError(
+                    file, rule.id, f"rule id already used in {rules[rule.id].file}"
+                )
             rules[rule.id] = rule
     return rules
 

@@ -1,0 +1,39 @@
+"""HTTP in, HTTP out: the Flask CDS Hooks service. Start it with `create_app()`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_cors import CORS
+
+from engine import load_knowledge
+
+from .errors import register_error_handlers
+from .routes import bp
+
+DEFAULTS = {
+    "KNOWLEDGE_DIR": str(Path(__file__).resolve().parents[1] / "knowledge"),
+    "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+    "CORS_ORIGINS": "*",
+    "NOW": None,
+}
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the service: config from defaults, LABELWISE_* environment, then `config`."""
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("LABELWISE")
+    app.config.update(config or {})
+    app.extensions["labelwise.kb"] = load_knowledge(app.config["KNOWLEDGE_DIR"])
+    CORS(
+        app,
+        origins=app.config["CORS_ORIGINS"],
+        allow_headers=["Authorization", "Content-Type"],
+        methods=["GET", "POST", "OPTIONS"],
+    )
+    app.register_blueprint(bp)
+    register_error_handlers(app)
+    return app

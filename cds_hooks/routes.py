@@ -1,0 +1,64 @@
+"""The one blueprint: discovery and the service endpoints. Views stay a few lines."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, abort, current_app, request
+
+from engine import KnowledgeBase, evaluate
+from fhir_adapter import RequestError, parse_request, patient_facts
+
+from .cards import render_cards
+
+bp = Blueprint("cds_hooks", __name__)
+
+
+def knowledge() -> KnowledgeBase:
+    return current_app.extensions["labelwise.kb"]
+
+
+@bp.get("/cds-services")
+def discovery():
+    return {"services": [_describe(s) for s in knowledge().services.values()]}
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str):
+    kb = knowledge()
+    service = kb.services.get(service_id)
+    if service is None:
+        abort(404, f"no CDS service with id '{service_id}'")
+    hook_request = parse_request(json_body(), service.hook, tuple(service.prefetch))
+    facts = patient_facts(kb, hook_request, evaluation_date())
+    findings = evaluate(kb, service_id, facts.facts)
+    return {"cards": render_cards(kb, findings, facts.resources)}
+
+
+def json_body() -> Any:
+    try:
+        return json.loads(request.get_data(cache=False))
+    except RecursionError as error:
+        raise RequestError("request body is nested too deeply") from error
+    except ValueError as error:
+        raise RequestError(f"request body is not valid JSON: {error}") from error
+
+
+def evaluation_date():
+    pinned = current_app.config.get("NOW")
+    return datetime.fromisoformat(pinned).date() if pinned else datetime.now(UTC).date()
+
+
+def _describe(service) -> dict[str, Any]:
+    described = {
+        "id": service.id,
+        "hook": service.hook,
+        "title": service.title,
+        "description": service.description,
+        "prefetch": service.prefetch,
+    }
+    if service.usage_requirements:
+        described["usageRequirements"] = service.usage_requirements
+    return described

@@ -1,0 +1,138 @@
+"""Patient, allergy and observation resources -> facts."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from engine.vocabulary import CodeSet, Vocabulary
+
+from .coding import RXNORM, codings, effective_date, has_code, parse_date, texts
+
+USABLE_OBSERVATION = {"final", "amended", "corrected", "preliminary"}
+INACTIVE_ALLERGY = {"inactive", "resolved"}
+UNCONFIRMED_ALLERGY = {"refuted", "entered-in-error"}
+
+
+def age_and_sex(patient: dict[str, Any], now: date) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    born = parse_date(patient.get("birthDate"))
+    if born:
+        data["age"] = now.year - born.year - ((now.month, now.day) < (born.month, born.day))
+    if isinstance(patient.get("gender"), str):
+        data["sex"] = patient["gender"]
+    return data
+
+
+def allergy_target(allergy: dict[str, Any], vocabulary: Vocabulary) -> tuple[str, str] | None:
+    """(substance key, drug it counts against) for a current allergy to a known substance."""
+    if _status(allergy, "clinicalStatus") in INACTIVE_ALLERGY:
+        return None
+    if _status(allergy, "verificationStatus") in UNCONFIRMED_ALLERGY:
+        return None
+    concept = allergy.get("code")
+    keys = [
+        vocabulary.drug_by_rxnorm(c.get("code", ""))
+        for c in codings(concept)
+        if c.get("system") == RXNORM
+    ]
+    for text in texts(concept):
+        keys += vocabulary.substances_named_in(text)
+    for key in (k for k in keys if k):
+        if key in vocabulary.drugs:
+            return key, key
+        parent = vocabulary.substances[key].excipient_of
+        if parent:
+            return key, parent
+    return None
+
+
+def allergy_severity(allergy: dict[str, Any]) -> dict[str, Any]:
+    criticality = allergy.get("criticality")
+    severe = any(
+        isinstance(r, dict) and r.get("severity") == "severe" for r in allergy.get("reaction") or []
+    )
+    known = criticality in ("low", "high")
+    return {
+        "criticality": criticality if known else "not recorded",
+        "serious": severe or criticality == "high" or not known,
+    }
+
+
+def _status(resource: dict[str, Any], field: str) -> str | None:
+    return next((c.get("code") for c in codings(resource.get(field))), None)
+
+
+def quantity_in(
+    observation: dict[str, Any], code_set: CodeSet
+) -> tuple[float, str] | tuple[None, str]:
+    """(value, comparator) of the observation or its matching component, or (None, reason)."""
+    holder = observation
+    if "valueQuantity" not in observation:
+        holder = next(
+            (
+                c
+                for c in observation.get("component") or []
+                if isinstance(c, dict) and has_code(c.get("code"), code_set.system, code_set.codes)
+            ),
+            observation,
+        )
+    quantity = holder.get("valueQuantity")
+    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
+        return None, "no numeric value"
+    units = {quantity.get("code"), quantity.get("unit")} - {None}
+    if code_set.units and not units & code_set.units:
+        return (
+            None,
+            f"unit {sorted(map(str, units)) or 'missing'} is not one of {sorted(code_set.units)}",
+        )
+    return float(quantity["value"]), quantity.get("comparator", "")
+
+
+def observation_facts(
+    observations: list[dict[str, Any]], code_set: CodeSet
+) -> list[tuple[dict[str, Any], dict[str, Any] | str]]:
+    """(observation, data or reason) for each usable-status observation in the code set."""
+    found = []
+    for obs in observations:
+        if obs.get("status") not in USABLE_OBSERVATION or obs.get("resourceType") != "Observation":
+            continue
+        if not has_code(obs.get("code"), code_set.system, code_set.codes):
+            continue
+        when = effective_date(obs)
+        value, comparator = quantity_in(obs, code_set)
+        if value is None or when is None:
+            found.append((obs, comparator if value is None else "no effective date"))
+            continue
+        data = {"value": value, "date": when.isoformat()}
+        if comparator:
+            data["comparator"] = comparator
+        found.append((obs, data))
+    return found
+
+
+def blood_pressures(
+    observations: list[dict[str, Any]], vocabulary: Vocabulary
+) -> list[tuple[dict, dict]]:
+    """Systolic/diastolic pairs from panels, or from loose readings taken at the same time."""
+    sets = vocabulary.code_sets
+    panel, sys_set, dia_set = (
+        sets["blood-pressure-panel"],
+        sets["systolic-bp"],
+        sets["diastolic-bp"],
+    )
+    readings: dict[Any, dict[str, Any]] = {}
+    for obs in observations:
+        if obs.get("status") not in USABLE_OBSERVATION or effective_date(obs) is None:
+            continue
+        is_panel = has_code(obs.get("code"), panel.system, panel.codes)
+        key = obs.get("id") if is_panel else obs.get("effectiveDateTime")
+        for field, code_set in (("systolic", sys_set), ("diastolic", dia_set)):
+            if is_panel or has_code(obs.get("code"), code_set.system, code_set.codes):
+                value, _ = quantity_in(obs, code_set)
+                if value is not None:
+                    entry = readings.setdefault(
+                        key, {"obs": obs, "date": effective_date(obs).isoformat()}
+                    )
+                    entry[field] = value
+    return [(r.pop("obs"), r) for r in readings.values() if "systolic" in r and "diastolic" in r]

@@ -1,0 +1,32 @@
+"""R4 validation of the resources the rules keep (fhir.resources R4B models; never R5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from pydantic import ValidationError
+
+MODELS = {
+    "AllergyIntolerance": AllergyIntolerance,
+    "MedicationRequest": MedicationRequest,
+    "Observation": Observation,
+    "Patient": Patient,
+}
+
+
+def problem(resource: dict[str, Any]) -> str | None:
+    """None when the resource is valid FHIR R4, else a short description of the first error."""
+    model = MODELS[resource["resourceType"]]
+    try:
+        model.model_validate(resource)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or resource["resourceType"]
+        return f"{where}: {first['msg']}"
+    except (TypeError, ValueError) as error:
+        return str(error)[:200]
+    return None

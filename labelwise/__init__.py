@@ -1,0 +1,1 @@
+"""Labelwise: knowledge-engineer tooling around the CDS Hooks service."""

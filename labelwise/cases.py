@@ -1,0 +1,194 @@
+"""Knowledge-engineer test cases: one YAML scenario per file, compact FHIR, a pinned "now".
+
+A case names a service, the patient's data in compact form, and which rules must fire and which
+must stay silent. It runs the same path as the HTTP service: request -> facts -> rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine import KnowledgeBase, evaluate
+from fhir_adapter import parse_request, patient_facts
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+PATIENT_ID = "case-patient"
+PREFETCH_KEYS = ("medications", "allergies", "egfr", "bloodPressure")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    file: str
+    description: str
+    fired: frozenset[str]
+    fires: frozenset[str]
+    silent: frozenset[str]
+
+    @property
+    def problems(self) -> list[str]:
+        missing = sorted(self.fires - self.fired)
+        unexpected = sorted(self.silent & self.fired)
+        return [f"expected to fire: {r}" for r in missing] + [
+            f"expected silent: {r}" for r in unexpected
+        ]
+
+
+def case_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.yaml"))
+
+
+def run_case(kb: KnowledgeBase, path: Path) -> CaseResult:
+    case = yaml.safe_load(path.read_text(encoding="utf-8"))
+    service = kb.services[case["service"]]
+    request = parse_request(hook_request(case, service.hook), service.hook, tuple(service.prefetch))
+    facts = patient_facts(kb, request, _date(case["now"]))
+    fired = frozenset(f.rule_id for f in evaluate(kb, service.id, facts.facts))
+    expect = case.get("expect") or {}
+    return CaseResult(
+        file=str(path),
+        description=case.get("description", ""),
+        fired=fired,
+        fires=frozenset(expect.get("fires") or []),
+        silent=frozenset(expect.get("silent") or []),
+    )
+
+
+def hook_request(case: dict[str, Any], hook: str) -> dict[str, Any]:
+    """Expand a compact case into a CDS Hooks request with prefetch."""
+    context: dict[str, Any] = {"patientId": PATIENT_ID, "userId": "Practitioner/case"}
+    if hook != "patient-view":
+        drafts = [medication_request(m, "draft") for m in case.get("draftOrders") or []]
+        context["draftOrders"] = {
+            "resourceType": "Bundle",
+            "entry": [{"resource": r} for r in drafts],
+        }
+    if hook == "order-select":
+        context["selections"] = case.get("selections") or [
+            f"MedicationRequest/{r['id']}" for r in drafts
+        ]
+    prefetch: dict[str, Any] = {"patient": patient(case.get("patient") or {})}
+    builders = {
+        "medications": lambda m: medication_request(m, "active"),
+        "allergies": allergy,
+        "egfr": egfr,
+        "bloodPressure": blood_pressure,
+    }
+    for key in PREFETCH_KEYS:
+        value = case.get(key, [])
+        if value == "absent":
+            continue
+        prefetch[key] = None if value is None else searchset([builders[key](v) for v in value])
+    return {"hook": hook, "hookInstance": f"case-{hook}", "context": context, "prefetch": prefetch}
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+def patient(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": PATIENT_ID, **_dates(spec)}
+
+
+def medication_request(spec: dict[str, Any], status: str) -> dict[str, Any]:
+    if "resource" in spec:
+        return spec["resource"]
+    concept: dict[str, Any] = {"text": spec["text"]}
+    if "rxnorm" in spec:
+        concept["coding"] = [
+            {"system": RXNORM, "code": str(spec["rxnorm"]), "display": spec["text"]}
+        ]
+    resource = {
+        "resourceType": "MedicationRequest",
+        "id": spec["id"],
+        "status": spec.get("status", status),
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "medicationCodeableConcept": concept,
+    }
+    if "dose" in spec:
+        resource["dosageInstruction"] = [_dosage(d, spec) for d in _as_list(spec["dose"])]
+    return resource
+
+
+def _dosage(dose: str, spec: dict[str, Any]) -> dict[str, Any]:
+    value, unit = str(dose).split(maxsplit=1)
+    code = {"capsule": "{capsule}", "capsules": "{capsule}"}.get(unit, unit)
+    quantity = {"value": float(value), "unit": unit, "system": UCUM, "code": code}
+    repeat = {"frequency": spec.get("per_day", 1), "period": 1, "periodUnit": "d"}
+    if isinstance(spec["dose"], list):
+        repeat["frequency"] = 1
+    return {"timing": {"repeat": repeat}, "doseAndRate": [{"doseQuantity": quantity}]}
+
+
+def allergy(spec: dict[str, Any]) -> dict[str, Any]:
+    resource = {
+        "resourceType": "AllergyIntolerance",
+        "id": spec["id"],
+        "patient": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": {"text": spec["text"]},
+    }
+    if "criticality" in spec:
+        resource["criticality"] = spec["criticality"]
+    if "severity" in spec:
+        resource["reaction"] = [
+            {"manifestation": [{"text": "reaction"}], "severity": spec["severity"]}
+        ]
+    if "status" in spec:
+        system = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+        resource["clinicalStatus"] = {"coding": [{"system": system, "code": spec["status"]}]}
+    return resource
+
+
+def egfr(spec: dict[str, Any]) -> dict[str, Any]:
+    return _observation(
+        spec, "33914-3", {"value": spec["value"], "unit": spec.get("unit", "mL/min/{1.73_m2}")}
+    )
+
+
+def blood_pressure(spec: dict[str, Any]) -> dict[str, Any]:
+    resource = _observation(spec, "85354-9", None)
+    resource["component"] = [
+        {"code": _loinc(code), "valueQuantity": {"value": spec[field], "unit": "mm[Hg]"}}
+        for code, field in (("8480-6", "systolic"), ("8462-4", "diastolic"))
+    ]
+    return resource
+
+
+def _observation(spec: dict[str, Any], code: str, quantity: dict | None) -> dict[str, Any]:
+    resource = {
+        "resourceType": "Observation",
+        "id": spec["id"],
+        "status": spec.get("status", "final"),
+        "code": _loinc(code),
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "effectiveDateTime": str(spec["date"]),
+    }
+    if quantity:
+        resource["valueQuantity"] = quantity
+    return resource
+
+
+def _loinc(code: str) -> dict[str, Any]:
+    return {"coding": [{"system": "http://loinc.org", "code": code}]}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _dates(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in spec.items()}
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
