@@ -15,7 +15,9 @@ FILES = case_files(CASES)
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(CASES)) for p in FILES])
 def test_case_expectations_hold(kb, path):
     result = run_case(kb, path)
-    assert not result.problems, f"{result.description}: {result.problems} (fired {sorted(result.fired)})"
+    assert not result.problems, (
+        f"{result.description}: {result.problems} (fired {sorted(result.fired)})"
+    )
 
 
 def test_every_rule_has_cases_that_fire_it_and_cases_that_keep_it_silent(kb):
