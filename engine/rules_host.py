@@ -3,7 +3,9 @@
 durable-rules' C engine is not thread-safe (concurrent threads segfault), and its stock Host
 starts background dispatch threads that call into the engine. This module uses a Host without
 those threads and serialises every call through one process-wide lock. Each evaluation runs in
-its own session id, and the session state is deleted afterwards.
+its own session id, and the session state is deleted afterwards. Every session opens with a
+fact that an internal rule handles: deleting a session in which no action ever ran segfaults
+the C engine (measured), so each session must have run one.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ _LOCK = threading.Lock()
 _NAMES = itertools.count()
 
 Match = tuple[str, dict[str, dict[str, Any]]]
+SESSION_START = {"kind": "$session-start"}
 
 
 class _QuietHost(Host):
     """A Host with no timer threads; actions are looked up in a given table."""
 
     def __init__(self, actions: dict[str, Callable]):
-        self._actions_by_name = actions
+        self._actions_by_name = {**actions, "$session-start": lambda c: None}
         super().__init__()
 
     def _run(self) -> None:  # the stock Host starts dispatch threads here
@@ -50,7 +53,10 @@ class RuleHost:
                 action = f"{self._names[name]}|{rule_id}"
                 actions[action] = self._recorder(rule_id, rule)
                 compiled[rule_id] = {"all": rule["all"], "run": action}
-            definitions[self._names[name]] = compiled
+            definitions[self._names[name]] = {
+                **compiled,
+                "$session-start": {"all": [{"m": dict(SESSION_START)}], "run": "$session-start"},
+            }
         with _LOCK:
             self._host = _QuietHost(actions)
             self._host.register_rulesets(definitions)
@@ -69,6 +75,7 @@ class RuleHost:
         with _LOCK:
             self._matches[sid] = []
             try:
+                self._host.assert_fact(name, {**SESSION_START, "sid": sid})
                 for fact in facts:
                     with contextlib.suppress(MessageNotHandledException):  # no rule used it
                         self._host.assert_fact(name, {**fact, "sid": sid})

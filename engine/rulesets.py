@@ -63,7 +63,7 @@ def _rule(raw: Any, file: str, kinds: dict, params: dict, statements: set[str]) 
         if not isinstance(pattern, dict) or len(pattern) != 1:
             raise KnowledgeError(file, rule_id, "each pattern is one `alias: {fields}` mapping")
         ((alias, expr),) = pattern.items()
-        check = _Checker(file, rule_id, kinds, params, set(aliases))
+        check = _Checker(file, rule_id, kinds, params)
         condition.append({alias: check.compile(expr)})
         aliases.append(alias)
     return Rule(rule_id, raw["cites"], file, tuple(aliases), tuple(condition))
@@ -72,9 +72,8 @@ def _rule(raw: Any, file: str, kinds: dict, params: dict, statements: set[str]) 
 class _Checker:
     """Normalises one fact pattern and checks every field and parameter it names."""
 
-    def __init__(self, file: str, rule_id: str, kinds: dict, params: dict, earlier: set[str]):
-        self.file, self.rule_id, self.kinds = file, rule_id, kinds
-        self.params, self.earlier = params, earlier
+    def __init__(self, file: str, rule_id: str, kinds: dict, params: dict):
+        self.file, self.rule_id, self.kinds, self.params = file, rule_id, kinds, params
 
     def fail(self, message: str) -> KnowledgeError:
         return KnowledgeError(self.file, self.rule_id, message)
@@ -127,10 +126,9 @@ class _Checker:
                 raise self.fail(f"unknown parameter {value['$param']!r}")
             return self.params[value["$param"]]
         if isinstance(value, dict):
-            ((alias, _),) = self.pair("reference", value)
-            if alias not in self.earlier:
-                raise self.fail(f"reference to unknown alias {alias!r}")
-            return value
+            # durable-rules' C engine segfaults on cross-fact references (measured): derive the
+            # compared value in fhir_adapter instead.
+            raise self.fail(f"compare with a literal or {{$param: key}}, not {value!r}")
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise self.fail(f"number {value} written in a rule: use {{$param: key}}")
         return value
