@@ -9,7 +9,7 @@ from typing import Any
 from engine import Fact, KnowledgeBase
 
 from . import clinical, medications
-from .coding import reference
+from .coding import effective_date, reference
 from .request import HookRequest, Prefetched, bundle_resources
 from .validation import problem
 
@@ -118,7 +118,7 @@ def _observations(out: PatientFacts, kb: KnowledgeBase, request: HookRequest) ->
     egfr = clinical.observation_facts(
         _of(request.prefetch.get("egfr"), "Observation"), kb.vocabulary.code_sets["egfr"]
     )
-    newest = sorted(egfr, key=lambda pair: str(pair[0].get("effectiveDateTime", "")), reverse=True)
+    newest = sorted(egfr, key=lambda pair: effective_date(pair[0]) or date.min, reverse=True)
     for obs, data in newest[:EGFR_KEPT]:
         issue = data if isinstance(data, str) else problem(obs)
         if issue:
