@@ -120,11 +120,13 @@ def vocabulary(graph: Graph) -> Vocabulary:
     return Vocabulary(drugs=drugs, substances=substances, code_sets=code_sets)
 
 
-def parameters(graph: Graph) -> dict[str, float]:
-    return {
-        _key(graph, node): _number(graph.value(node, LW.value))
-        for node in graph.subjects(RDF.type, LW.Parameter)
-    }
+def parameters(graph: Graph) -> dict[str, float | int]:
+    """Parameter values; whole numbers stay integers so cards print "45", not "45.0"."""
+    found = {}
+    for node in graph.subjects(RDF.type, LW.Parameter):
+        value = _number(graph.value(node, LW.value))
+        found[_key(graph, node)] = int(value) if value.is_integer() else value
+    return found
 
 
 def regimens(graph: Graph) -> dict[str, Regimen]:
