@@ -13,7 +13,10 @@ from .vocabulary import (
     CodeSet,
     Dose,
     Drug,
+    DrugClass,
     LabelInfo,
+    MonitoringItem,
+    Phase,
     Regimen,
     Statement,
     Substance,
@@ -111,13 +114,51 @@ def vocabulary(graph: Graph) -> Vocabulary:
     code_sets = {
         _key(graph, node): CodeSet(
             key=_key(graph, node),
+            name=str(graph.value(node, RDFS.label)),
             system=str(graph.value(node, LW.system)),
             codes=frozenset(_all(graph, node, LW.code)),
             units=frozenset(_all(graph, node, LW.acceptedUnit)),
+            names=_all(graph, node, LW.altName),
+            liveness=_str(graph, node, LW.liveness),
         )
         for node in graph.subjects(RDF.type, LW.CodeSet)
     }
-    return Vocabulary(drugs=drugs, substances=substances, code_sets=code_sets)
+    classes = {}
+    for node in graph.subjects(RDF.type, LW.DrugClass):
+        partner = graph.value(node, LW.expectedWith)
+        classes[_key(graph, node)] = DrugClass(
+            key=_key(graph, node),
+            name=str(graph.value(node, RDFS.label)),
+            expected_with=None if partner is None else _key(graph, partner),
+        )
+    return Vocabulary(drugs=drugs, substances=substances, code_sets=code_sets, classes=classes)
+
+
+def monitoring(graph: Graph) -> dict[str, MonitoringItem]:
+    found = {}
+    for node in graph.subjects(RDF.type, LW.MonitoringItem):
+        phases = sorted(
+            (
+                Phase(
+                    from_day=int(graph.value(p, LW.fromDay)),
+                    until_day=_int_or_none(graph.value(p, LW.untilDay)),
+                    every_days=int(graph.value(p, LW.everyDays)),
+                )
+                for p in graph.objects(node, LW.phase)
+            ),
+            key=lambda p: p.from_day,
+        )
+        found[_key(graph, node)] = MonitoringItem(
+            key=_key(graph, node),
+            name=str(graph.value(node, RDFS.label)),
+            code_set=_key(graph, graph.value(node, LW.measuredBy)),
+            phases=tuple(phases),
+        )
+    return found
+
+
+def _int_or_none(literal: object) -> int | None:
+    return None if literal is None else int(literal)
 
 
 def parameters(graph: Graph) -> dict[str, float | int]:
@@ -165,4 +206,5 @@ def label_info(graph: Graph) -> LabelInfo:
         name=str(graph.value(node, RDFS.label)),
         url=str(graph.value(node, LW.url)),
         version=str(graph.value(node, LW.version)),
+        drug=_key(graph, graph.value(node, LW.about)),
     )

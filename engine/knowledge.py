@@ -12,7 +12,7 @@ from .model import KnowledgeError
 from .rules_host import RuleHost
 from .rulesets import Rule, load_rules, load_yaml
 from .services import Service, load_services
-from .vocabulary import LabelInfo, Regimen, Statement, Vocabulary
+from .vocabulary import LabelInfo, MonitoringItem, Regimen, Statement, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class KnowledgeBase:
     vocabulary: Vocabulary
     params: dict[str, float]
     regimens: dict[str, Regimen]
+    monitoring: dict[str, MonitoringItem]
     statements: dict[str, Statement]
     fact_kinds: dict[str, dict[str, str]]
     rules: dict[str, Rule]
@@ -53,6 +54,7 @@ def load_knowledge(root: Path | str) -> KnowledgeBase:
         vocabulary=vocabulary,
         params=params,
         regimens=regimens,
+        monitoring=rdf.monitoring(graph),
         statements=statements,
         fact_kinds=fact_kinds,
         rules=rules,

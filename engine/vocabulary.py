@@ -30,9 +30,45 @@ class Substance:
 @dataclass(frozen=True)
 class CodeSet:
     key: str
+    name: str
     system: str
     codes: frozenset[str]
     units: frozenset[str]
+    names: tuple[str, ...] = ()
+    liveness: str | None = None
+
+
+@dataclass(frozen=True)
+class DrugClass:
+    key: str
+    name: str
+    expected_with: str | None
+
+
+@dataclass(frozen=True)
+class Phase:
+    from_day: int
+    until_day: int | None
+    every_days: int
+
+
+@dataclass(frozen=True)
+class MonitoringItem:
+    key: str
+    name: str
+    code_set: str
+    phases: tuple[Phase, ...]
+
+    def interval_on(self, day: int) -> int | None:
+        """Days between measurements on a given day of therapy; None once none are scheduled."""
+        return next(
+            (
+                p.every_days
+                for p in self.phases
+                if p.from_day <= day and (p.until_day is None or day < p.until_day)
+            ),
+            None,
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +102,7 @@ class LabelInfo:
     name: str
     url: str
     version: str
+    drug: str
 
 
 class NameIndex:
@@ -92,6 +129,7 @@ class Vocabulary:
     drugs: dict[str, Drug]
     substances: dict[str, Substance]
     code_sets: dict[str, CodeSet]
+    classes: dict[str, DrugClass]
 
     def __post_init__(self) -> None:
         drug_names = {n: d.key for d in self.drugs.values() for n in d.names}
@@ -100,6 +138,14 @@ class Vocabulary:
         object.__setattr__(self, "_substance_index", NameIndex({**drug_names, **subst_names}))
         by_code = {c: d.key for d in self.drugs.values() for c in d.rxnorm}
         object.__setattr__(self, "_by_rxnorm", by_code)
+        indexes = {
+            k: NameIndex({n: k for n in s.names}) for k, s in self.code_sets.items() if s.names
+        }
+        object.__setattr__(self, "_set_indexes", indexes)
+
+    def code_set_named_in(self, key: str, text: str) -> bool:
+        index = self._set_indexes.get(key)
+        return bool(index and index.find(text))
 
     def drug_by_rxnorm(self, code: str) -> str | None:
         return self._by_rxnorm.get(code)

@@ -136,3 +136,21 @@ def blood_pressures(
                     )
                     entry[field] = value
     return [(r.pop("obs"), r) for r in readings.values() if "systolic" in r and "diastolic" in r]
+
+
+def above_range(observation: dict[str, Any]) -> str:
+    """Is the value above normal? From the interpretation or reference range; else "unknown"."""
+    flags = {c.get("code") for i in observation.get("interpretation") or [] for c in codings(i)}
+    if flags & {"H", "HH", "HU", ">"}:
+        return "true"
+    value = (observation.get("valueQuantity") or {}).get("value")
+    highs = [
+        r["high"]["value"]
+        for r in observation.get("referenceRange") or []
+        if isinstance(r, dict)
+        and isinstance(r.get("high"), dict)
+        and isinstance(r["high"].get("value"), int | float)
+    ]
+    if highs and isinstance(value, int | float):
+        return "true" if value > min(highs) else "false"
+    return "false" if flags else "unknown"

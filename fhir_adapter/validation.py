@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.immunization import Immunization
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 MODELS = {
     "AllergyIntolerance": AllergyIntolerance,
+    "Condition": Condition,
+    "Immunization": Immunization,
+    "ServiceRequest": ServiceRequest,
     "MedicationRequest": MedicationRequest,
     "Observation": Observation,
     "Patient": Patient,

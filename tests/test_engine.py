@@ -16,6 +16,7 @@ TOY_TTL = """
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
 @prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
 kb:toy-label a lw:Label ; rdfs:label "TOY prescribing information" ; lw:version "1" ;
+    lw:about kb:alpha ;
     lw:effective "2026-01-01"^^xsd:date ; lw:url "https://example.org/toy"^^xsd:anyURI .
 kb:blockers a lw:DrugClass ; lw:key "blocker" ; rdfs:label "blockers" ; lw:labelSection "7" .
 kb:alpha a lw:Drug ; lw:key "alpha" ; rdfs:label "alpha" ; lw:memberOf kb:blockers .

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import external
 from fhir_adapter import RequestError, parse_request, patient_facts
+from fhir_adapter.clinical import blood_pressures
 from fhir_adapter.medications import display_name, dose, drugs_named
 
 NOW = date(2026, 11, 1)
@@ -185,12 +186,25 @@ def test_blood_pressure_is_read_from_the_hl7_panel_and_the_synthea_panel(kb):
         "s",
         {"coding": [{"system": "http://loinc.org", "code": "55284-4"}]},
     )
-    found = [
-        f.data
-        for f in facts_of(kb, request({"bloodPressure": bundle(hl7, synthea)}))
+    found = blood_pressures([hl7, synthea], kb.vocabulary)
+    assert [(d["systolic"], d["diastolic"]) for _, d in found] == [(107, 60), (107, 60)]
+
+
+def test_only_the_latest_blood_pressure_becomes_a_fact(kb):
+    older = external("fhir-r4-examples", "observation-example-bloodpressure.json")
+    newer = copy.deepcopy(older)
+    newer["id"], newer["effectiveDateTime"] = "newer", "2026-10-30"
+    newer["component"][0]["valueQuantity"]["value"] = 170
+    (fact,) = [
+        f
+        for f in facts_of(kb, request({"bloodPressure": bundle(older, newer)}))
         if f.kind == "blood-pressure"
     ]
-    assert [(d["systolic"], d["diastolic"]) for d in found] == [(107, 60), (107, 60)]
+    assert (
+        fact.ref == "Observation/newer"
+        and fact.data["systolic"] == 170
+        and fact.data["age_days"] == 2
+    )
 
 
 def test_loose_systolic_and_diastolic_readings_taken_together_pair_up(kb):
@@ -211,7 +225,7 @@ def test_loose_systolic_and_diastolic_readings_taken_together_pair_up(kb):
         )
         if f.kind == "blood-pressure"
     ]
-    assert found == [{"date": "2026-10-01", "systolic": 166, "diastolic": 90}]
+    assert found == [{"date": "2026-10-01", "systolic": 166, "diastolic": 90, "age_days": 31}]
 
 
 def test_absent_prefetch_keys_become_unavailable_facts_and_null_keys_do_not(kb):
@@ -260,4 +274,3 @@ def test_a_bundle_entry_without_a_resource_is_a_request_error(kb):
         facts_of(
             kb, request({"medications": {"resourceType": "Bundle", "entry": [{"fullUrl": "x"}]}})
         )
-
