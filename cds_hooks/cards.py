@@ -9,7 +9,7 @@ from typing import Any
 from engine import Finding, KnowledgeBase
 from engine.cards import Action, CardTemplate
 from engine.model import Fact
-from engine.vocabulary import Regimen
+from engine.vocabulary import MonitoringItem, Regimen
 
 SUMMARY_LIMIT = 140
 UCUM = "http://unitsofmeasure.org"
@@ -17,9 +17,14 @@ EXPLANATION = "org.labelwise.explanation"
 
 
 def render_cards(
-    kb: KnowledgeBase, findings: list[Finding], resources: dict[str, dict[str, Any]]
+    kb: KnowledgeBase,
+    findings: list[Finding],
+    resources: dict[str, dict[str, Any]],
+    patient_id: str,
 ) -> list[dict[str, Any]]:
-    return [_card(kb, kb.cards[f.rule_id], f, resources) for f in findings]
+    return [
+        _card(kb, kb.cards[f.rule_id], f, {**resources, "$patient": patient_id}) for f in findings
+    ]
 
 
 def _names(kb: KnowledgeBase, finding: Finding) -> dict[str, Any]:
@@ -108,24 +113,43 @@ def _suggestion(kb, suggestion, finding: Finding, names: dict, resources: dict) 
 
 
 def _action(kb, action: Action, fact: Fact | None, names: dict, resources: dict) -> dict | None:
-    """A delete of a draft order, or an update of a MedicationRequest to a regimen."""
-    if fact is None or not fact.ref:
+    """Delete a draft order, update a MedicationRequest to a regimen, or create an order."""
+    if fact is None:
         return None
     base = {"type": action.type, "description": action.description.render(names)}
+    if action.type == "create":
+        item = kb.monitoring[action.service_request.render(names)]
+        return {**base, "resource": service_request(kb, item, resources["$patient"])}
+    if not fact.ref:
+        return None
     if action.type == "delete":
         return {**base, "resourceId": fact.ref} if fact.focus else None
     resource = resources.get(fact.ref)
     if resource is None:
         return None
-    return {**base, "resource": with_regimen(resource, kb.regimens[action.regimen])}
+    dose = float(action.dose_mg.render(names)) if action.dose_mg else None
+    return {**base, "resource": with_regimen(resource, kb.regimens[action.regimen], dose)}
 
 
-def with_regimen(resource: dict[str, Any], regimen: Regimen) -> dict[str, Any]:
+def service_request(kb: KnowledgeBase, item: MonitoringItem, patient_id: str) -> dict[str, Any]:
+    system = kb.vocabulary.code_sets[item.code_set].system
+    return {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "code": {"coding": [{"system": system, "code": item.order_code}], "text": item.name},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+
+
+def with_regimen(
+    resource: dict[str, Any], regimen: Regimen, dose_mg: float | None = None
+) -> dict[str, Any]:
     updated = copy.deepcopy(resource)
     updated["dosageInstruction"] = [
         {
             "sequence": i,
-            "text": dose.text,
+            "text": f"{dose_mg} mg at {dose.time_of_day[:5]}" if dose_mg else dose.text,
             "timing": {
                 "repeat": {
                     "frequency": 1,
@@ -137,7 +161,7 @@ def with_regimen(resource: dict[str, Any], regimen: Regimen) -> dict[str, Any]:
             "doseAndRate": [
                 {
                     "doseQuantity": {
-                        "value": dose.amount_mg,
+                        "value": dose_mg or dose.amount_mg,
                         "unit": "mg",
                         "system": UCUM,
                         "code": "mg",

@@ -34,7 +34,8 @@ def call_service(service_id: str):
     hook_request = parse_request(json_body(), service.hook, tuple(service.prefetch))
     facts = patient_facts(kb, hook_request, evaluation_date())
     findings = evaluate(kb, service_id, facts.facts)
-    return {"cards": render_cards(kb, findings, facts.resources)}
+    patient_id = hook_request.context["patientId"]
+    return {"cards": render_cards(kb, findings, facts.resources, patient_id)}
 
 
 def json_body() -> Any:

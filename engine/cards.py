@@ -22,10 +22,15 @@ ENVIRONMENT = SandboxedEnvironment(
 
 @dataclass(frozen=True)
 class Action:
+    """delete `target`; update it to `regimen` (each dose `dose_mg` if given); or create an
+    order for the monitoring item `service_request` names."""
+
     type: str
     target: str
     description: Any
-    regimen: str | None
+    regimen: str | None = None
+    dose_mg: Any = None
+    service_request: Any = None
 
 
 @dataclass(frozen=True)
@@ -102,20 +107,30 @@ def _card(card_id, raw, file, rule, reason_sets, regimens) -> CardTemplate:
 
 
 def _suggestion(raw, file, card_id, targets, regimens) -> Suggestion:
-    actions = []
-    for a in raw.get("actions", []):
-        if a.get("type") not in ACTION_TYPES or a.get("target") not in targets:
-            raise KnowledgeError(file, card_id, f"action needs a type and a target in {targets}")
-        if a["type"] == "update" and a.get("regimen") not in regimens:
-            raise KnowledgeError(
-                file, card_id, f"update action names unknown regimen {a.get('regimen')!r}"
-            )
-        description = _compile(a.get("description"), file, card_id)
-        actions.append(Action(a["type"], a["target"], description, a.get("regimen")))
+    actions = tuple(_action(a, file, card_id, targets, regimens) for a in raw.get("actions", []))
     if not actions:
         raise KnowledgeError(file, card_id, "a suggestion needs at least one action")
     label = _compile(raw.get("label"), file, card_id)
-    return Suggestion(label, bool(raw.get("recommended", False)), tuple(actions))
+    return Suggestion(label, bool(raw.get("recommended", False)), actions)
+
+
+def _action(raw, file, card_id, targets, regimens) -> Action:
+    if raw.get("type") not in ACTION_TYPES or raw.get("target") not in targets:
+        raise KnowledgeError(file, card_id, f"action needs a type and a target in {targets}")
+    if raw["type"] == "update" and raw.get("regimen") not in regimens:
+        raise KnowledgeError(file, card_id, f"update names unknown regimen {raw.get('regimen')!r}")
+    if raw["type"] == "create" and "service_request" not in raw:
+        raise KnowledgeError(file, card_id, "a create action needs service_request")
+    optional = {
+        k: _compile(raw[k], file, card_id) for k in ("dose_mg", "service_request") if k in raw
+    }
+    return Action(
+        type=raw["type"],
+        target=raw["target"],
+        description=_compile(raw.get("description"), file, card_id),
+        regimen=raw.get("regimen"),
+        **optional,
+    )
 
 
 def _compile(text: Any, file: str, node: str):

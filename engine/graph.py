@@ -152,6 +152,7 @@ def monitoring(graph: Graph) -> dict[str, MonitoringItem]:
             key=_key(graph, node),
             name=str(graph.value(node, RDFS.label)),
             code_set=_key(graph, graph.value(node, LW.measuredBy)),
+            order_code=str(graph.value(node, LW.code)),
             phases=tuple(phases),
         )
     return found

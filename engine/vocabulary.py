@@ -57,6 +57,7 @@ class MonitoringItem:
     key: str
     name: str
     code_set: str
+    order_code: str
     phases: tuple[Phase, ...]
 
     def interval_on(self, day: int) -> int | None:

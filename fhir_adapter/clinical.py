@@ -86,7 +86,7 @@ def quantity_in(
             None,
             f"unit {sorted(map(str, units)) or 'missing'} is not one of {sorted(code_set.units)}",
         )
-    return float(quantity["value"]), quantity.get("comparator", "")
+    return quantity["value"], quantity.get("comparator", "")
 
 
 def observation_facts(

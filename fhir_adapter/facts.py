@@ -182,6 +182,12 @@ def _readings(build: _Build, key: str, code_set: str) -> list[therapy.Reading]:
     return readings
 
 
+def _provided(build: _Build, key: str) -> bool:
+    """True when the EHR answered for this key (data or known-empty), so a gap is in the chart."""
+    value = build.request.prefetch.get(key)
+    return value is not None and value.state in ("ok", "null")
+
+
 def _latest(build: _Build, kind: str, reading: therapy.Reading, extra: dict | None = None) -> None:
     issue = problem(reading.resource)
     if issue:
@@ -199,6 +205,8 @@ def _therapy(build: _Build, label_orders: list[therapy.Order], drafts: list) -> 
     egfr = _readings(build, "egfr", "egfr")
     if egfr:
         _latest(build, "egfr", egfr[0])
+    elif _provided(build, "egfr"):
+        build.out.gap("egfr", "no usable eGFR result on record")
     potassium = _readings(build, "potassium", "potassium")
     if potassium:
         _latest(
@@ -215,6 +223,8 @@ def _therapy(build: _Build, label_orders: list[therapy.Order], drafts: list) -> 
         obs, data = pressures[0]
         data = {**data, "age_days": (build.now - date.fromisoformat(data["date"])).days}
         build.out.add("blood-pressure", obs, data)
+    elif _provided(build, "bloodPressure"):
+        build.out.gap("blood-pressure", "no blood pressure on record")
     for obs in build.observations():
         found = orders.child_pugh_class(obs, build.kb.vocabulary, build.kb.params)
         if found:

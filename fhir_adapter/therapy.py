@@ -116,6 +116,7 @@ def due(
         "due": when.isoformat(),
         "last": last.isoformat() if last else "none since therapy start",
         "overdue_days": (now - when).days,
+        "is_due": now >= when,
     }
 
 

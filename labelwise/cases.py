@@ -17,9 +17,19 @@ from engine import KnowledgeBase, evaluate
 from fhir_adapter import parse_request, patient_facts
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CVX = "http://hl7.org/fhir/sid/cvx"
+SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 PATIENT_ID = "case-patient"
-PREFETCH_KEYS = ("medications", "allergies", "egfr", "bloodPressure")
+PREFETCH_KEYS = (
+    "medications",
+    "allergies",
+    "egfr",
+    "bloodPressure",
+    "potassium",
+    "conditions",
+    "childPugh",
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ def hook_request(case: dict[str, Any], hook: str) -> dict[str, Any]:
     """Expand a compact case into a CDS Hooks request with prefetch."""
     context: dict[str, Any] = {"patientId": PATIENT_ID, "userId": "Practitioner/case"}
     if hook != "patient-view":
-        drafts = [medication_request(m, "draft") for m in case.get("draftOrders") or []]
+        drafts = [draft_order(m) for m in case.get("draftOrders") or []]
         context["draftOrders"] = {
             "resourceType": "Bundle",
             "entry": [{"resource": r} for r in drafts],
@@ -78,6 +88,9 @@ def hook_request(case: dict[str, Any], hook: str) -> dict[str, Any]:
         "allergies": allergy,
         "egfr": egfr,
         "bloodPressure": blood_pressure,
+        "potassium": potassium,
+        "conditions": condition,
+        "childPugh": child_pugh,
     }
     for key in PREFETCH_KEYS:
         value = case.get(key, [])
@@ -99,6 +112,34 @@ def patient(spec: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": PATIENT_ID, **_dates(spec)}
 
 
+def draft_order(spec: dict[str, Any]) -> dict[str, Any]:
+    """A draft MedicationRequest, or a vaccine as Immunization/ServiceRequest (`type`, `cvx`)."""
+    kind = spec.get("type", "MedicationRequest")
+    if kind == "MedicationRequest":
+        return medication_request(spec, "draft")
+    concept: dict[str, Any] = {"text": spec["text"]}
+    if "cvx" in spec:
+        concept["coding"] = [{"system": CVX, "code": str(spec["cvx"]), "display": spec["text"]}]
+    subject = {"reference": f"Patient/{PATIENT_ID}"}
+    if kind == "Immunization":
+        return {
+            "resourceType": kind,
+            "id": spec["id"],
+            "status": "not-done",
+            "vaccineCode": concept,
+            "patient": subject,
+            "occurrenceDateTime": "2026-11-01",
+        }
+    return {
+        "resourceType": kind,
+        "id": spec["id"],
+        "status": "draft",
+        "intent": "order",
+        "code": concept,
+        "subject": subject,
+    }
+
+
 def medication_request(spec: dict[str, Any], status: str) -> dict[str, Any]:
     if "resource" in spec:
         return spec["resource"]
@@ -117,6 +158,8 @@ def medication_request(spec: dict[str, Any], status: str) -> dict[str, Any]:
     }
     if "dose" in spec:
         resource["dosageInstruction"] = [_dosage(d, spec) for d in _as_list(spec["dose"])]
+    if "authored" in spec:
+        resource["authoredOn"] = str(spec["authored"])
     return resource
 
 
@@ -164,7 +207,45 @@ def blood_pressure(spec: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-def _observation(spec: dict[str, Any], code: str, quantity: dict | None) -> dict[str, Any]:
+def potassium(spec: dict[str, Any]) -> dict[str, Any]:
+    resource = _observation(spec, "2823-3", {"value": spec["value"], "unit": "mmol/L"})
+    if "high" in spec:
+        resource["referenceRange"] = [{"high": {"value": spec["high"], "unit": "mmol/L"}}]
+    if "interpretation" in spec:
+        system = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+        resource["interpretation"] = [
+            {"coding": [{"system": system, "code": spec["interpretation"]}]}
+        ]
+    return resource
+
+
+def condition(spec: dict[str, Any]) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": spec["text"]}
+    if "snomed" in spec:
+        concept["coding"] = [
+            {"system": SNOMED, "code": str(spec["snomed"]), "display": spec["text"]}
+        ]
+    system = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+    return {
+        "resourceType": "Condition",
+        "id": spec["id"],
+        "clinicalStatus": {"coding": [{"system": system, "code": spec.get("status", "active")}]},
+        "code": concept,
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+    }
+
+
+def child_pugh(spec: dict[str, Any]) -> dict[str, Any]:
+    resource = _observation(spec, None, None)
+    resource["code"] = {"text": "Child-Pugh score"}
+    if "score" in spec:
+        resource["valueInteger"] = spec["score"]
+    else:
+        resource["valueString"] = f"Class {spec['class']}"
+    return resource
+
+
+def _observation(spec: dict[str, Any], code: str | None, quantity: dict | None) -> dict[str, Any]:
     resource = {
         "resourceType": "Observation",
         "id": spec["id"],

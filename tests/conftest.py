@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
 SHARED = ROOT.parent / "shared"
 EXTERNAL = SHARED / "fixtures" / "external"
+PINNED_NOW = "2026-11-01"  # the date the examples and cases are written against
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +23,7 @@ def kb():
 
 @pytest.fixture(scope="session")
 def app():
-    return create_app({"TESTING": True})
+    return create_app({"TESTING": True, "NOW": PINNED_NOW})
 
 
 @pytest.fixture()

@@ -14,8 +14,10 @@ EXPECTED = {
     "order-sign-voclosporin-with-ketoconazole.json": {"contraindication.strong-cyp3a4-inhibitor"},
     "order-select-fluconazole-for-patient-on-voclosporin.json": {"dose.moderate-cyp3a4-inhibitor"},
     "order-sign-voclosporin-above-starting-dose.json": {"dose.above-starting-dose"},
-    "patient-view-voclosporin-with-ketoconazole.json": {"contraindication.strong-cyp3a4-inhibitor"},
-    "order-sign-voclosporin-no-interaction.json": set(),
+    "order-sign-voclosporin-start.json": {"course.initiation-counselling"},
+    "order-sign-live-vaccine-for-patient-on-voclosporin.json": {"vaccine.live"},
+    "patient-view-egfr-fall.json": {"renal.egfr-fall-reduce"},
+    "order-sign-unrelated-order.json": set(),
 }
 SERVICE_BY_HOOK = {
     "order-sign": "voclosporin-order-sign",
@@ -74,10 +76,10 @@ def test_ketoconazole_example_returns_a_critical_card_suggesting_to_remove_the_d
     assert "Contraindicated" in card["summary"] and "ketoconazole" in card["summary"]
     assert card["source"]["label"].endswith("section 4")
     (action,) = card["suggestions"][0]["actions"]
-    assert action == {**action, "type": "delete", "resourceId": "MedicationRequest/voc"}
+    assert action == {**action, "type": "delete", "resourceId": "MedicationRequest/keto"}
     explanation = card["extension"]["org.labelwise.explanation"]
     refs = {f["reference"] for f in explanation["facts"]}
-    assert refs == {"MedicationRequest/voc", "MedicationRequest/keto"}
+    assert refs == {"MedicationRequest/voc-active", "MedicationRequest/keto"}
 
 
 def test_moderate_inhibitor_card_suggests_the_reduced_voclosporin_dosage(client):
@@ -94,6 +96,21 @@ def test_moderate_inhibitor_card_suggests_the_reduced_voclosporin_dosage(client)
     assert [(d["value"], d["code"]) for d in doses] == [(15.8, "mg"), (7.9, "mg")]
     times = [d["timing"]["repeat"]["timeOfDay"] for d in resource["dosageInstruction"]]
     assert times == [["08:00:00"], ["20:00:00"]]
+
+
+def test_egfr_fall_card_names_the_new_dose_and_the_values_used(client):
+    body = json.loads((EXAMPLES / "patient-view-egfr-fall.json").read_text())
+    (card,) = post(client, "voclosporin-patient-view", body).json["cards"]
+    assert card["summary"] == (
+        "Reduce voclosporin to 15.8 mg twice daily: eGFR 54 is 22.9% below baseline 70"
+    )
+    assert "2026-10-20" in card["detail"] and "Observation/egfr-base" in card["detail"]
+    (action,) = card["suggestions"][0]["actions"]
+    doses = [
+        d["doseAndRate"][0]["doseQuantity"]["value"]
+        for d in action["resource"]["dosageInstruction"]
+    ]
+    assert action["type"] == "update" and doses == [15.8, 15.8]
 
 
 def test_above_starting_dose_card_names_23_7_mg(client):
