@@ -273,3 +273,38 @@ def _dates(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class CaseReport:
+    results: list[CaseResult]
+    counts: dict[str, tuple[int, int]]
+    minimum: int
+
+    @property
+    def problems(self) -> list[str]:
+        found = [f"{r.file}: {p}" for r in self.results for p in r.problems]
+        found += [
+            f"rule {rule}: no case makes it fire" for rule, (f, _) in self.counts.items() if not f
+        ]
+        found += [
+            f"rule {rule}: no case keeps it silent" for rule, (_, s) in self.counts.items() if not s
+        ]
+        if len(self.results) < self.minimum:
+            found.append(
+                f"{len(self.results)} cases, fewer than the recorded minimum {self.minimum}"
+            )
+        return found
+
+
+def run_cases(kb: KnowledgeBase, root: Path) -> CaseReport:
+    """Run every case under `root`; count per rule the cases that fire it and keep it silent.
+    `root/MINIMUM` records the case count that may not drop."""
+    results = [run_case(kb, path) for path in case_files(root)]
+    counts = {
+        rule: (sum(rule in r.fires for r in results), sum(rule in r.silent for r in results))
+        for rule in sorted(kb.rules)
+    }
+    minimum_file = root / "MINIMUM"
+    minimum = int(minimum_file.read_text().strip()) if minimum_file.is_file() else 0
+    return CaseReport(results, counts, minimum)

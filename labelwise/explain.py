@@ -1,0 +1,56 @@
+"""`labelwise explain`: evaluate a hook request offline and show why each card fired."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from cds_hooks.cards import render_cards
+from engine import KnowledgeBase, evaluate
+from engine.explain import unmatched_patterns
+from fhir_adapter import parse_request, patient_facts
+
+
+def service_for(kb: KnowledgeBase, body: dict[str, Any], service_id: str | None) -> str:
+    if service_id:
+        return service_id
+    hook = body.get("hook") if isinstance(body, dict) else None
+    return next(s.id for s in kb.services.values() if s.hook == hook)
+
+
+def explain(
+    kb: KnowledgeBase, body: Any, service_id: str | None = None, now: date | None = None
+) -> str:
+    service = kb.services[service_for(kb, body, service_id)]
+    request = parse_request(body, service.hook, tuple(service.prefetch))
+    facts = patient_facts(kb, request, now or datetime.now(UTC).date())
+    findings = evaluate(kb, service.id, facts.facts)
+    cards = render_cards(kb, findings, facts.resources, request.context["patientId"])
+    lines = [f"service {service.id} ({service.hook}), knowledge {kb.version}", ""]
+    for card, finding in zip(cards, findings, strict=True):
+        lines.append(f"[{card['indicator']}] {card['summary']}")
+        lines.append(f"  rule {finding.rule_id}, label section {', '.join(finding.sections)}")
+        for alias, fact in finding.facts:
+            lines.append(
+                f"  {alias}: {fact.kind} {fact.ref or '(no resource)'} {_values(fact.data)}"
+            )
+        lines.append("")
+    fired = {f.rule_id for f in findings}
+    unmatched = unmatched_patterns(kb, service.id, facts.facts)
+    lines.append("rules that did not fire:")
+    for rule_id in service.rule_ids:
+        if rule_id not in fired:
+            lines.append(f"  {rule_id}: {_why(unmatched.get(rule_id), service.evaluates_orders)}")
+    return "\n".join(lines)
+
+
+def _why(aliases: list[str] | None, orders: bool) -> str:
+    if aliases:
+        return "no fact matched " + ", ".join(f"'{a}'" for a in aliases)
+    if orders:
+        return "its facts matched, but none is an order being evaluated"
+    return "each pattern matched some fact, but no combination satisfied the rule together"
+
+
+def _values(data: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, "", [], {}))
