@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/gunicorn --config cds_hooks/gunicorn_conf.py --bind 127.0.0.1:$(PORT) 'cds_hooks:create_app()'
+	$(BIN)/labelwise serve --bind 127.0.0.1:$(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ from flask_cors import CORS
 from engine import load_knowledge
 
 from .errors import register_error_handlers
+from .reload import KEY, KnowledgeHolder, start_watcher
 from .routes import bp
 
 DEFAULTS = {
@@ -18,6 +19,7 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
     "CORS_ORIGINS": "*",
     "NOW": None,
+    "RELOAD_SECONDS": 2.0,
 }
 
 
@@ -27,7 +29,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("LABELWISE")
     app.config.update(config or {})
-    app.extensions["labelwise.kb"] = load_knowledge(app.config["KNOWLEDGE_DIR"])
+    holder = KnowledgeHolder(load_knowledge(app.config["KNOWLEDGE_DIR"]))
+    app.extensions[KEY] = holder
+    if float(app.config["RELOAD_SECONDS"]) > 0:
+        start_watcher(app, holder, float(app.config["RELOAD_SECONDS"]))
     CORS(
         app,
         origins=app.config["CORS_ORIGINS"],

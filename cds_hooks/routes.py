@@ -17,7 +17,18 @@ bp = Blueprint("cds_hooks", __name__)
 
 
 def knowledge() -> KnowledgeBase:
-    return current_app.extensions["labelwise.kb"]
+    return current_app.extensions["labelwise.kb"].kb
+
+
+@bp.get("/healthz")
+def health():
+    holder = current_app.extensions["labelwise.kb"]
+    return {
+        "status": "ok" if holder.last_error is None else "degraded",
+        "knowledgeVersion": holder.kb.version,
+        "loadedAt": datetime.fromtimestamp(holder.loaded_at, UTC).isoformat(),
+        "lastReloadError": holder.last_error or "none",
+    }
 
 
 @bp.get("/cds-services")

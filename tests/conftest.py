@@ -23,7 +23,7 @@ def kb():
 
 @pytest.fixture(scope="session")
 def app():
-    return create_app({"TESTING": True, "NOW": PINNED_NOW})
+    return create_app({"TESTING": True, "NOW": PINNED_NOW, "RELOAD_SECONDS": 0})
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ FILES = case_files(CASES)
 
 @pytest.fixture(scope="module")
 def case_app():
-    return create_app({"TESTING": True})
+    return create_app({"TESTING": True, "RELOAD_SECONDS": 0})
 
 
 def cards_for(case_app, kb, path: Path) -> list[dict]:
