@@ -111,20 +111,22 @@ def observation_facts(
     return found
 
 
-def blood_pressures(
+def latest_blood_pressure(
     observations: list[dict[str, Any]], vocabulary: Vocabulary
-) -> list[tuple[dict, dict]]:
-    """Systolic/diastolic pairs from panels, or from loose readings taken at the same time."""
+) -> tuple[dict, dict] | None:
+    """The newest systolic/diastolic pair: from a panel, or loose readings taken together."""
     sets = vocabulary.code_sets
     panel, sys_set, dia_set = (
         sets["blood-pressure-panel"],
         sets["systolic-bp"],
         sets["diastolic-bp"],
     )
+    usable = [
+        o for o in observations if o.get("status") in USABLE_OBSERVATION and effective_date(o)
+    ]
+    usable.sort(key=lambda o: (effective_date(o), str(o.get("effectiveDateTime"))), reverse=True)
     readings: dict[Any, dict[str, Any]] = {}
-    for obs in observations:
-        if obs.get("status") not in USABLE_OBSERVATION or effective_date(obs) is None:
-            continue
+    for obs in usable:
         is_panel = has_code(obs.get("code"), panel.system, panel.codes)
         key = obs.get("id") if is_panel else obs.get("effectiveDateTime")
         for field, code_set in (("systolic", sys_set), ("diastolic", dia_set)):
@@ -135,7 +137,9 @@ def blood_pressures(
                         key, {"obs": obs, "date": effective_date(obs).isoformat()}
                     )
                     entry[field] = value
-    return [(r.pop("obs"), r) for r in readings.values() if "systolic" in r and "diastolic" in r]
+                    if "systolic" in entry and "diastolic" in entry:
+                        return entry.pop("obs"), entry
+    return None
 
 
 def above_range(observation: dict[str, Any]) -> str:

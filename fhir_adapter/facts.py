@@ -56,15 +56,6 @@ class _Build:
         value: Prefetched | None = self.request.prefetch.get(key)
         return [r for r in (value.resources if value else ()) if r["resourceType"] == resource_type]
 
-    def observations(self) -> list[dict[str, Any]]:
-        seen, found = set(), []
-        for value in self.request.prefetch.values():
-            for r in value.resources:
-                if r["resourceType"] == "Observation" and id(r) not in seen:
-                    seen.add(id(r))
-                    found.append(r)
-        return found
-
 
 def patient_facts(kb: KnowledgeBase, request: HookRequest, now: date) -> PatientFacts:
     build = _Build(kb, request, now)
@@ -215,24 +206,23 @@ def _therapy(build: _Build, label_orders: list[therapy.Order], drafts: list) -> 
             potassium[0],
             {"above_range": clinical.above_range(potassium[0].resource)},
         )
-    pressures = clinical.blood_pressures(
+    pressure = clinical.latest_blood_pressure(
         build.prefetched("bloodPressure", "Observation"), build.kb.vocabulary
     )
-    pressures.sort(key=lambda pair: pair[1]["date"], reverse=True)
-    if pressures:
-        obs, data = pressures[0]
+    if pressure:
+        obs, data = pressure
         data = {**data, "age_days": (build.now - date.fromisoformat(data["date"])).days}
         build.out.add("blood-pressure", obs, data)
     elif _provided(build, "bloodPressure"):
         build.out.gap("blood-pressure", "no blood pressure on record")
-    for obs in build.observations():
+    for obs in build.prefetched("childPugh", "Observation"):
         found = orders.child_pugh_class(obs, build.kb.vocabulary, build.kb.params)
         if found:
             build.out.add("child-pugh", obs, {"class": found, "name": "Child-Pugh class " + found})
-    _course(build, therapy.history(label_orders), egfr, potassium, pressures)
+    _course(build, therapy.history(label_orders), egfr, potassium, pressure)
 
 
-def _course(build: _Build, past: list[therapy.Order], egfr, potassium, pressures) -> None:
+def _course(build: _Build, past: list[therapy.Order], egfr, potassium, pressure) -> None:
     state = therapy.therapy(past, build.now)
     _background(build)
     if state["phase"] == "initiation":
@@ -250,7 +240,7 @@ def _course(build: _Build, past: list[therapy.Order], egfr, potassium, pressures
         lasts = {
             "egfr": egfr[0].when if egfr else None,
             "potassium": potassium[0].when if potassium else None,
-            "blood-pressure": date.fromisoformat(pressures[0][1]["date"]) if pressures else None,
+            "blood-pressure": date.fromisoformat(pressure[1]["date"]) if pressure else None,
         }
         _monitoring(build, past, start, reduced, lasts)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
@@ -25,7 +27,16 @@ MODELS = {
 
 
 def problem(resource: dict[str, Any]) -> str | None:
-    """None when the resource is valid FHIR R4, else a short description of the first error."""
+    """None when the resource is valid FHIR R4, else a short description of the first error.
+
+    The same resources come back hook after hook (order-select, order-sign, each chart open), so
+    verdicts are cached by the resource's exact JSON."""
+    return _verdict(json.dumps(resource, sort_keys=True, separators=(",", ":")))
+
+
+@lru_cache(maxsize=4096)
+def _verdict(text: str) -> str | None:
+    resource = json.loads(text)
     model = MODELS[resource["resourceType"]]
     try:
         model.model_validate(resource)

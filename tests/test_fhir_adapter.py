@@ -9,7 +9,7 @@ import pytest
 
 from conftest import external
 from fhir_adapter import RequestError, parse_request, patient_facts
-from fhir_adapter.clinical import blood_pressures
+from fhir_adapter.clinical import latest_blood_pressure
 from fhir_adapter.medications import display_name, dose, drugs_named
 
 NOW = date(2026, 11, 1)
@@ -186,8 +186,9 @@ def test_blood_pressure_is_read_from_the_hl7_panel_and_the_synthea_panel(kb):
         "s",
         {"coding": [{"system": "http://loinc.org", "code": "55284-4"}]},
     )
-    found = blood_pressures([hl7, synthea], kb.vocabulary)
-    assert [(d["systolic"], d["diastolic"]) for _, d in found] == [(107, 60), (107, 60)]
+    for panel in (hl7, synthea):
+        _, found = latest_blood_pressure([panel], kb.vocabulary)
+        assert (found["systolic"], found["diastolic"]) == (107, 60)
 
 
 def test_only_the_latest_blood_pressure_becomes_a_fact(kb):
