@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from flask import Blueprint, abort, current_app, request
 
 from engine import KnowledgeBase, evaluate
@@ -51,10 +51,10 @@ def call_service(service_id: str):
 
 def json_body() -> Any:
     try:
-        return json.loads(request.get_data(cache=False))
-    except RecursionError as error:
-        raise RequestError("request body is nested too deeply") from error
-    except ValueError as error:
+        return orjson.loads(request.get_data(cache=False))
+    except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error):
+            raise RequestError("request body is nested too deeply") from error
         raise RequestError(f"request body is not valid JSON: {error}") from error
 
 

@@ -11,13 +11,13 @@ the C engine (measured), so each session must have run one.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import durable_rules_engine
+import orjson
 from durable.engine import Host
 
 _LOCK = threading.Lock()
@@ -77,7 +77,8 @@ class RuleHost:
         The batch goes to the C engine directly: its status is "not handled" whenever any one
         fact matched no pattern, yet the session it returns is valid and its actions must run."""
         name, sid = self._names[ruleset], uuid.uuid4().hex
-        batch = json.dumps([{**SESSION_START, "sid": sid}, *({**f, "sid": sid} for f in facts)])
+        facts = [{**SESSION_START, "sid": sid}, *({**f, "sid": sid} for f in facts)]
+        batch = orjson.dumps(facts).decode()
         errors: list[BaseException] = []
         with _LOCK:
             self._matches[sid] = []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.immunization import Immunization
@@ -31,12 +31,12 @@ def problem(resource: dict[str, Any]) -> str | None:
 
     The same resources come back hook after hook (order-select, order-sign, each chart open), so
     verdicts are cached by the resource's exact JSON."""
-    return _verdict(json.dumps(resource, sort_keys=True, separators=(",", ":")))
+    return _verdict(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS))
 
 
 @lru_cache(maxsize=4096)
-def _verdict(text: str) -> str | None:
-    resource = json.loads(text)
+def _verdict(text: bytes) -> str | None:
+    resource = orjson.loads(text)
     model = MODELS[resource["resourceType"]]
     try:
         model.model_validate(resource)
