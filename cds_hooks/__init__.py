@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from flask import Flask
+from flask.json.provider import JSONProvider
 from flask_cors import CORS
 
 from engine import load_knowledge
@@ -23,9 +25,20 @@ DEFAULTS = {
 }
 
 
+class OrjsonProvider(JSONProvider):
+    """Flask's JSON through orjson: responses are most of a request's serialisation work."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the service: config from defaults, LABELWISE_* environment, then `config`."""
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("LABELWISE")
     app.config.update(config or {})
