@@ -16,13 +16,19 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# The integration tests' FHIR server (Medplum's router on Node, from the npm registry).
+FHIR_SERVER := tests/fhir_server
+$(FHIR_SERVER)/node_modules/.installed: $(FHIR_SERVER)/package-lock.json
+	cd $(FHIR_SERVER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: install
 	$(BIN)/labelwise serve --bind 127.0.0.1:$(PORT)
 
 lint: install
 	$(BIN)/ruff check .
 
-test: lint
+test: lint $(FHIR_SERVER)/node_modules/.installed
 	$(BIN)/python -m pytest
 
 clean:

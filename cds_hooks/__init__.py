@@ -22,6 +22,9 @@ DEFAULTS = {
     "CORS_ORIGINS": "*",
     "NOW": None,
     "RELOAD_SECONDS": 2.0,
+    "FHIR_TIMEOUT": 2.0,
+    "FHIR_BUDGET": 4.0,
+    "FHIR_MAX_PAGES": 5,
 }
 
 

@@ -9,7 +9,13 @@ import orjson
 from flask import Blueprint, abort, current_app, request
 
 from engine import KnowledgeBase, evaluate
-from fhir_adapter import RequestError, parse_request, patient_facts
+from fhir_adapter import (
+    FetchSettings,
+    RequestError,
+    complete_prefetch,
+    parse_request,
+    patient_facts,
+)
 
 from .cards import render_cards
 
@@ -43,10 +49,18 @@ def call_service(service_id: str):
     if service is None:
         abort(404, f"no CDS service with id '{service_id}'")
     hook_request = parse_request(json_body(), service.hook, tuple(service.prefetch))
+    hook_request = complete_prefetch(hook_request, service.prefetch, fetch_settings())
     facts = patient_facts(kb, hook_request, evaluation_date())
     findings = evaluate(kb, service_id, facts.facts)
     patient_id = hook_request.context["patientId"]
     return {"cards": render_cards(kb, findings, facts.resources, patient_id)}
+
+
+def fetch_settings() -> FetchSettings:
+    config = current_app.config
+    return FetchSettings(
+        float(config["FHIR_TIMEOUT"]), float(config["FHIR_BUDGET"]), int(config["FHIR_MAX_PAGES"])
+    )
 
 
 def json_body() -> Any:

@@ -22,7 +22,6 @@ DATA_NAMES = {
     "conditions": "conditions",
     "patient": "patient",
 }
-REASONS = {"absent": "not provided by the EHR", "failed": "the EHR reported an error fetching it"}
 DRAFT_TYPES = {"MedicationRequest", "Immunization", "ServiceRequest"}
 
 
@@ -60,8 +59,8 @@ class _Build:
 def patient_facts(kb: KnowledgeBase, request: HookRequest, now: date) -> PatientFacts:
     build = _Build(kb, request, now)
     for key, value in request.prefetch.items():
-        if value.state in REASONS and key in DATA_NAMES:
-            build.out.gap(DATA_NAMES[key], REASONS[value.state])
+        if value.state in ("absent", "failed") and key in DATA_NAMES:
+            build.out.gap(DATA_NAMES[key], value.reason)
     drafts = _draft_orders(request)
     label_orders = _medications(build, drafts)
     _therapy(build, label_orders, drafts)

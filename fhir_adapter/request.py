@@ -22,6 +22,7 @@ class Prefetched:
 
     state: str
     resources: tuple[dict[str, Any], ...] = ()
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,14 @@ def _check_context(context: dict[str, Any], hook: str) -> None:
 
 def prefetched(prefetch: dict[str, Any], key: str) -> Prefetched:
     if key not in prefetch:
-        return Prefetched("absent")
+        return Prefetched("absent", reason="not provided by the EHR")
     value = prefetch[key]
     if value is None:
         return Prefetched("null")
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
         raise RequestError(f"'prefetch.{key}' must be a FHIR resource, a Bundle or null")
     if value["resourceType"] == "OperationOutcome":
-        return Prefetched("failed")
+        return Prefetched("failed", reason="the EHR reported an error fetching it")
     if value["resourceType"] != "Bundle":
         return Prefetched("ok", (value,))
     return Prefetched("ok", tuple(bundle_resources(value, f"prefetch.{key}")))

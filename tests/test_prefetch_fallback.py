@@ -1,0 +1,169 @@
+"""Prefetch semantics against a real FHIR server (Medplum's router with Synthea data loaded):
+absent keys are fetched with the bearer token, null keys are not, failures become cards."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cds_hooks import create_app
+from conftest import ASA, FHIR_TOKEN, free_port, start_fhir_server
+from fhir_adapter.fetch import _next_link
+from invariants import assert_valid_cards
+
+VOCLOSPORIN_DRAFT = {
+    "resourceType": "MedicationRequest",
+    "id": "voc-draft",
+    "status": "draft",
+    "intent": "order",
+    "subject": {"reference": f"Patient/{ASA}"},
+    "medicationCodeableConcept": {"text": "voclosporin 7.9 MG Oral Capsule"},
+}
+
+
+def client_with(timeout: float, budget: float):
+    config = {"FHIR_TIMEOUT": timeout, "FHIR_BUDGET": budget}
+    return create_app(
+        {"TESTING": True, "RELOAD_SECONDS": 0, "NOW": "2026-11-01", **config}
+    ).test_client()
+
+
+@pytest.fixture(scope="module")
+def fetching_client():
+    # The in-memory server answers each Observation search in about half a second.
+    return client_with(timeout=4.0, budget=6.0)
+
+
+@pytest.fixture(scope="module")
+def impatient_client():
+    return client_with(timeout=0.5, budget=1.0)
+
+
+def order_sign(
+    server: str | None, token: str | None = FHIR_TOKEN, prefetch: dict | None = None
+) -> dict:
+    body = {
+        "hook": "order-sign",
+        "hookInstance": "f1",
+        "context": {
+            "patientId": ASA,
+            "userId": "Practitioner/1",
+            "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": VOCLOSPORIN_DRAFT}]},
+        },
+    }
+    if server:
+        body["fhirServer"] = server
+    if token:
+        body["fhirAuthorization"] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "labelwise",
+        }
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    return body
+
+
+def gaps(response) -> dict[str, str]:
+    cards = assert_valid_cards(response.json)
+    found = {}
+    for card in cards:
+        for fact in card["extension"]["org.labelwise.explanation"]["facts"]:
+            if fact["kind"] == "unavailable":
+                found[fact["values"]["data"]] = fact["values"]["reason"]
+    return found
+
+
+def rule_ids(response) -> set[str]:
+    return {c["extension"]["org.labelwise.explanation"]["ruleId"] for c in response.json["cards"]}
+
+
+def test_absent_prefetch_is_fetched_from_the_fhir_server_with_the_bearer_token(
+    fetching_client, fhir_server
+):
+    response = fetching_client.post(
+        "/cds-services/voclosporin-order-sign", json=order_sign(fhir_server)
+    )
+    assert response.status_code == 200
+    # Asa has blood pressures but no eGFR on record: only that gap remains, and it is real
+    assert gaps(response) == {"egfr": "no usable eGFR result on record"}
+    assert "data.baseline-egfr-missing" in rule_ids(response)
+    assert "data.baseline-bp-missing" not in rule_ids(response)
+
+
+def test_a_wrong_token_means_the_checks_say_they_could_not_run(fetching_client, fhir_server):
+    response = fetching_client.post(
+        "/cds-services/voclosporin-order-sign", json=order_sign(fhir_server, token="wrong")
+    )
+    assert response.status_code == 200
+    found = gaps(response)
+    assert found["medications"] == "the FHIR server answered HTTP 401"
+    assert found["allergies"] == "the FHIR server answered HTTP 401"
+
+
+def test_null_prefetch_keys_are_not_fetched(fetching_client, fhir_server):
+    prefetch = {"medications": None, "allergies": None}
+    response = fetching_client.post(
+        "/cds-services/voclosporin-order-sign",
+        json=order_sign(fhir_server, token="wrong", prefetch=prefetch),
+    )
+    found = gaps(response)
+    assert "medications" not in found and "allergies" not in found
+
+
+def test_an_operation_outcome_prefetch_value_is_fetched_again(fetching_client, fhir_server):
+    failed = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
+    response = fetching_client.post(
+        "/cds-services/voclosporin-order-sign",
+        json=order_sign(fhir_server, prefetch={"allergies": failed}),
+    )
+    assert "allergies" not in gaps(response)
+
+
+def test_a_server_that_is_down_is_reported_within_the_budget(impatient_client):
+    start = time.monotonic()
+    down = f"http://127.0.0.1:{free_port()}/fhir/R4"
+    response = impatient_client.post("/cds-services/voclosporin-order-sign", json=order_sign(down))
+    assert response.status_code == 200 and time.monotonic() - start < 1.5
+    assert gaps(response)["medications"] == "the FHIR server could not be reached"
+
+
+def test_a_slow_server_is_cut_off_by_the_timeout_and_the_budget(impatient_client):
+    proc, slow = start_fhir_server({"FHIR_TOKEN": FHIR_TOKEN, "FHIR_DELAY_MS": "3000"})
+    try:
+        start = time.monotonic()
+        response = impatient_client.post(
+            "/cds-services/voclosporin-order-sign", json=order_sign(slow)
+        )
+        elapsed = time.monotonic() - start
+    finally:
+        proc.terminate()
+    assert response.status_code == 200 and elapsed < 1.5
+    found = gaps(response)
+    assert "did not answer" in found["medications"]
+
+
+def test_no_prefetch_and_no_fhir_server_is_a_412(fetching_client):
+    response = fetching_client.post(
+        "/cds-services/voclosporin-order-sign", json=order_sign(None, token=None)
+    )
+    assert response.status_code == 412
+    assert response.json["resourceType"] == "OperationOutcome"
+
+
+def test_next_links_are_followed_only_on_the_same_server():
+    base = "https://ehr.example.org/fhir/"
+    on_server = {"link": [{"relation": "next", "url": base + "Observation?page=2"}]}
+    elsewhere = {
+        "link": [
+            {"relation": "next", "url": "https://attacker.example.com/fhir/Observation?page=2"}
+        ]
+    }
+    assert _next_link(on_server, base) == base + "Observation?page=2"
+    assert _next_link(elsewhere, base) is None
