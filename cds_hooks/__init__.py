@@ -12,6 +12,7 @@ from flask_cors import CORS
 
 from engine import load_knowledge
 
+from .auth import JwtVerifier
 from .errors import register_error_handlers
 from .reload import KEY, KnowledgeHolder, start_watcher
 from .routes import bp
@@ -25,6 +26,9 @@ DEFAULTS = {
     "FHIR_TIMEOUT": 2.0,
     "FHIR_BUDGET": 4.0,
     "FHIR_MAX_PAGES": 5,
+    "JWT_ISSUERS": {},
+    "JWT_AUDIENCE_BASE": None,
+    "JWT_LEEWAY": 30.0,
 }
 
 
@@ -55,6 +59,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         allow_headers=["Authorization", "Content-Type"],
         methods=["GET", "POST", "OPTIONS"],
     )
+    if app.config["JWT_ISSUERS"]:
+        app.extensions["labelwise.jwt"] = JwtVerifier(
+            app.config["JWT_ISSUERS"], float(app.config["JWT_LEEWAY"])
+        )
     app.register_blueprint(bp)
     register_error_handlers(app)
     return app

@@ -17,9 +17,30 @@ from fhir_adapter import (
     patient_facts,
 )
 
+from .auth import Unauthorized
 from .cards import render_cards
 
 bp = Blueprint("cds_hooks", __name__)
+
+
+@bp.before_request
+def authenticate():
+    """When trusted issuers are configured, every CDS Hooks call needs a valid client JWT."""
+    verifier = current_app.extensions.get("labelwise.jwt")
+    if (
+        verifier is None
+        or request.method == "OPTIONS"
+        or not request.path.startswith("/cds-services")
+    ):
+        return None
+    base = current_app.config["JWT_AUDIENCE_BASE"]
+    audience = base.rstrip("/") + request.path if base else request.base_url
+    try:
+        verifier.verify(request.headers.get("Authorization"), audience)
+    except Unauthorized as error:
+        current_app.logger.info("client JWT rejected: %s", error)
+        abort(401, "unauthorized")
+    return None
 
 
 def knowledge() -> KnowledgeBase:
