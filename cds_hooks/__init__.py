@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from .auth import JwtVerifier
 from .errors import register_error_handlers
 from .reload import KEY, KnowledgeHolder, start_watcher
 from .routes import bp
+from .store import Store
 
 DEFAULTS = {
     "KNOWLEDGE_DIR": str(Path(__file__).resolve().parents[1] / "knowledge"),
@@ -29,6 +31,8 @@ DEFAULTS = {
     "JWT_ISSUERS": {},
     "JWT_AUDIENCE_BASE": None,
     "JWT_LEEWAY": 30.0,
+    "DATABASE_URL": os.environ.get("DATABASE_URL")
+    or f"sqlite:///{Path(__file__).resolve().parents[1] / 'var' / 'labelwise.db'}",
 }
 
 
@@ -63,6 +67,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.extensions["labelwise.jwt"] = JwtVerifier(
             app.config["JWT_ISSUERS"], float(app.config["JWT_LEEWAY"])
         )
+    app.extensions["labelwise.store"] = Store(app.config["DATABASE_URL"])
     app.register_blueprint(bp)
     register_error_handlers(app)
     return app

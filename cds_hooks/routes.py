@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, abort, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine import KnowledgeBase, evaluate
 from fhir_adapter import (
@@ -19,6 +20,8 @@ from fhir_adapter import (
 
 from .auth import Unauthorized
 from .cards import render_cards
+from .feedback import feedback_items
+from .store import Store
 
 bp = Blueprint("cds_hooks", __name__)
 
@@ -73,8 +76,39 @@ def call_service(service_id: str):
     hook_request = complete_prefetch(hook_request, service.prefetch, fetch_settings())
     facts = patient_facts(kb, hook_request, evaluation_date())
     findings = evaluate(kb, service_id, facts.facts)
-    patient_id = hook_request.context["patientId"]
-    return {"cards": render_cards(kb, findings, facts.resources, patient_id)}
+    cards = render_cards(kb, findings, facts.resources, hook_request.context["patientId"])
+    _audit(service_id, cards, kb.version)
+    return {"cards": cards}
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def receive_feedback(service_id: str):
+    if service_id not in knowledge().services:
+        abort(404, f"no CDS service with id '{service_id}'")
+    items = feedback_items(json_body())
+    try:
+        store().record_feedback(service_id, items)
+    except SQLAlchemyError as error:
+        current_app.logger.error("feedback not stored: %s", type(error).__name__)
+        abort(503, "the feedback store is unavailable; nothing was recorded, please retry")
+    return {"stored": len(items)}
+
+
+@bp.get("/analytics/override-rates")
+def override_rates():
+    return {"rules": store().override_rates()}
+
+
+def store() -> Store:
+    return current_app.extensions["labelwise.store"]
+
+
+def _audit(service_id: str, cards: list[dict], version: str) -> None:
+    """Record the cards returned; a store failure never withholds cards from the clinician."""
+    try:
+        store().record_cards(service_id, cards, version)
+    except SQLAlchemyError as error:
+        current_app.logger.error("card audit not stored: %s", type(error).__name__)
 
 
 def fetch_settings() -> FetchSettings:

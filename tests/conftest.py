@@ -26,8 +26,16 @@ def kb():
 
 
 @pytest.fixture(scope="session")
-def app():
-    return create_app({"TESTING": True, "NOW": PINNED_NOW, "RELOAD_SECONDS": 0})
+def app(tmp_path_factory):
+    database = tmp_path_factory.mktemp("db") / "labelwise.db"
+    return create_app(
+        {
+            "TESTING": True,
+            "NOW": PINNED_NOW,
+            "RELOAD_SECONDS": 0,
+            "DATABASE_URL": f"sqlite:///{database}",
+        }
+    )
 
 
 @pytest.fixture()
