@@ -104,11 +104,8 @@ def store() -> Store:
 
 
 def _audit(service_id: str, cards: list[dict], version: str) -> None:
-    """Record the cards returned; a store failure never withholds cards from the clinician."""
-    try:
-        store().record_cards(service_id, cards, version)
-    except SQLAlchemyError as error:
-        current_app.logger.error("card audit not stored: %s", type(error).__name__)
+    """Queue the cards returned for the audit trail; it never holds up or withholds cards."""
+    store().record_cards(service_id, cards, version)
 
 
 def fetch_settings() -> FetchSettings:

@@ -4,6 +4,11 @@ and knowledge version; feedback is idempotent and acknowledged only after commit
 
 from __future__ import annotations
 
+import atexit
+import logging
+import queue
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 metadata = MetaData()
 
@@ -55,13 +61,47 @@ feedback = Table(
 
 
 class Store:
-    def __init__(self, url: str):
+    """Feedback is written in the request; the card audit goes through a background writer that
+    commits in batches, so the ordering path never waits on the database."""
+
+    def __init__(self, url: str, flush_seconds: float = 0.2):
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        self._pending: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._flush_lock = threading.Lock()
+        self._flush_seconds = flush_seconds
+        threading.Thread(target=self._writer, name="card-audit", daemon=True).start()
+        atexit.register(self.flush)
+
+    def _writer(self) -> None:
+        while True:
+            time.sleep(self._flush_seconds)
+            try:
+                self.flush()
+            except SQLAlchemyError as error:  # rows stay queued; the next round retries
+                logging.getLogger(__name__).error(
+                    "card audit not stored yet: %s", type(error).__name__
+                )
+
+    def flush(self) -> None:
+        """Write every queued audit row in one transaction; on failure put them back."""
+        with self._flush_lock:
+            rows = []
+            while not self._pending.empty():
+                rows.append(self._pending.get())
+            if not rows:
+                return
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(self._insert(issued_cards), rows)
+            except SQLAlchemyError:
+                for row in rows:
+                    self._pending.put(row)
+                raise
 
     def _insert(self, table: Table):
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
@@ -69,7 +109,7 @@ class Store:
 
     def record_cards(self, service: str, cards: list[dict[str, Any]], version: str) -> None:
         now = datetime.now(UTC)
-        rows = [
+        for row in (
             {
                 "uuid": c["uuid"],
                 "service": service,
@@ -78,10 +118,8 @@ class Store:
                 "issued_at": now,
             }
             for c in cards
-        ]
-        if rows:
-            with self.engine.begin() as connection:
-                connection.execute(self._insert(issued_cards), rows)
+        ):
+            self._pending.put(row)
 
     def record_feedback(self, service: str, items: list[dict[str, Any]]) -> None:
         """All items in one transaction: either every item is stored or none is."""
@@ -91,6 +129,7 @@ class Store:
             connection.execute(self._insert(feedback), rows)
 
     def override_rates(self) -> list[dict[str, Any]]:
+        self.flush()
         query = (
             select(
                 issued_cards.c.rule_id,

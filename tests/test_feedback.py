@@ -148,7 +148,7 @@ def test_a_locked_database_gives_503_and_nothing_half_written(client, db_path):
     assert rows(db_path) == 1
 
 
-def test_cards_are_still_returned_when_the_audit_store_is_locked(client, db_path):
+def test_cards_are_still_returned_and_audited_later_when_the_store_is_locked(client, db_path):
     locker = sqlite3.connect(db_path, timeout=0)
     locker.execute("begin exclusive")
     try:
@@ -157,3 +157,5 @@ def test_cards_are_still_returned_when_the_audit_store_is_locked(client, db_path
         locker.rollback()
         locker.close()
     assert response.status_code == 200 and response.json["cards"][0]["indicator"] == "critical"
+    rates = client.get("/analytics/override-rates").json["rules"]
+    assert [r["cardsIssued"] for r in rates] == [1]
