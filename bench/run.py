@@ -78,11 +78,13 @@ def free_port() -> int:
 def serve(app_spec: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     conf = str(ROOT / "cds_hooks" / "gunicorn_conf.py")
+    database = f"sqlite:///{tempfile.gettempdir()}/labelwise-bench.db"
     env = {
         **os.environ,
         "LABELWISE_NOW": NOW.isoformat(),
         "LABELWISE_RELOAD_SECONDS": "0",
         "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database,
     }
     proc = subprocess.Popen(
         [

@@ -3,10 +3,13 @@
 import multiprocessing
 import os
 
+from cds_hooks.logs import ACCESS_FORMAT, logging_config
+
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
 threads = int(os.environ.get("LABELWISE_THREADS", 4))
 timeout = 30
 accesslog = "-"
-# Method, path, status, size and duration only: no query strings or bodies (patient data).
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# Method, path (no query string), status, size and duration: no patient data.
+access_log_format = ACCESS_FORMAT
+logconfig_dict = logging_config(os.environ.get("LABELWISE_LOG_LEVEL", "INFO"))

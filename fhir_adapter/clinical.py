@@ -78,7 +78,13 @@ def quantity_in(
             observation,
         )
     quantity = holder.get("valueQuantity")
-    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
+    value = quantity.get("value") if isinstance(quantity, dict) else None
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or value != value
+        or abs(value) == float("inf")
+    ):
         return None, "no numeric value"
     units = {quantity.get("code"), quantity.get("unit")} - {None}
     if code_set.units and not units & code_set.units:
@@ -89,26 +95,21 @@ def quantity_in(
     return quantity["value"], quantity.get("comparator", "")
 
 
-def observation_facts(
-    observations: list[dict[str, Any]], code_set: CodeSet
-) -> list[tuple[dict[str, Any], dict[str, Any] | str]]:
-    """(observation, data or reason) for each usable-status observation in the code set."""
-    found = []
-    for obs in observations:
-        if obs.get("status") not in USABLE_OBSERVATION or obs.get("resourceType") != "Observation":
-            continue
-        if not has_code(obs.get("code"), code_set.system, code_set.codes):
-            continue
-        when = effective_date(obs)
-        value, comparator = quantity_in(obs, code_set)
-        if value is None or when is None:
-            found.append((obs, comparator if value is None else "no effective date"))
-            continue
-        data = {"value": value, "date": when.isoformat()}
-        if comparator:
-            data["comparator"] = comparator
-        found.append((obs, data))
-    return found
+def observation_fact(obs: dict[str, Any], code_set: CodeSet) -> dict[str, Any] | str | None:
+    """The value and date of a usable observation in the code set, a reason it is unusable, or
+    None when it is not such an observation at all."""
+    if obs.get("status") not in USABLE_OBSERVATION or obs.get("resourceType") != "Observation":
+        return None
+    if not has_code(obs.get("code"), code_set.system, code_set.codes):
+        return None
+    when = effective_date(obs)
+    value, comparator = quantity_in(obs, code_set)
+    if value is None or when is None:
+        return comparator if value is None else "no effective date"
+    data = {"value": value, "date": when.isoformat()}
+    if comparator:
+        data["comparator"] = comparator
+    return data
 
 
 def latest_blood_pressure(

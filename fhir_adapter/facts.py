@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,6 +25,7 @@ DATA_NAMES = {
     "patient": "patient",
 }
 DRAFT_TYPES = {"MedicationRequest", "Immunization", "ServiceRequest"}
+UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, IndexError, ArithmeticError)
 
 
 @dataclass
@@ -51,6 +54,21 @@ class _Build:
     now: date
     out: PatientFacts = field(default_factory=PatientFacts)
 
+    @contextmanager
+    def reading(self, resource: dict[str, Any] | None, focus: bool = False) -> Iterator[None]:
+        """Read one resource; if its structure is not what FHIR R4 allows, it becomes an
+        `unusable` fact (a card says so) instead of failing the whole request."""
+        try:
+            yield
+        except UNREADABLE as error:
+            kind = resource.get("resourceType", "resource") if resource else "Observation"
+            reason = f"unexpected structure ({type(error).__name__})"
+            data = {"resource": kind, "reason": reason}
+            if resource and resource.get("resourceType") == "MedicationRequest":
+                keys = medications.drugs_named_safely(resource, self.kb.vocabulary)
+                data.update({"drug": keys[0]} if keys else {})
+            self.out.add("unusable", resource, data, focus)
+
     def prefetched(self, key: str, resource_type: str) -> list[dict[str, Any]]:
         value: Prefetched | None = self.request.prefetch.get(key)
         return [r for r in (value.resources if value else ()) if r["resourceType"] == resource_type]
@@ -65,9 +83,11 @@ def patient_facts(kb: KnowledgeBase, request: HookRequest, now: date) -> Patient
     label_orders = _medications(build, drafts)
     _therapy(build, label_orders, drafts)
     for resource in build.prefetched("allergies", "AllergyIntolerance"):
-        _allergy(build, resource)
+        with build.reading(resource):
+            _allergy(build, resource)
     for resource in build.prefetched("patient", "Patient")[:1]:
-        build.out.add("patient", resource, clinical.age_and_sex(resource, now))
+        with build.reading(resource):
+            build.out.add("patient", resource, clinical.age_and_sex(resource, now))
     _conditions(build)
     _vaccines(build, drafts)
     return build.out
@@ -96,23 +116,26 @@ def _medications(build: _Build, drafts: list[tuple[dict, bool]]) -> list[therapy
     label_drug = build.kb.label.drug
     label_orders = []
     for resource in history:
-        keys = medications.drugs_named(resource, build.kb.vocabulary)
-        if label_drug in keys:
-            dose = medications.dose(resource, build.kb.vocabulary.drugs[label_drug])
-            label_orders.append(
-                therapy.Order(resource, therapy.authored(resource), dose.get("dose_mg"))
-            )
-        if keys and resource.get("status") in therapy.CURRENT:
-            _medication(build, resource, keys, False)
+        with build.reading(resource):
+            keys = medications.drugs_named(resource, build.kb.vocabulary)
+            if label_drug in keys:
+                dose = medications.dose(resource, build.kb.vocabulary.drugs[label_drug])
+                status = resource.get("status")
+                status = status if isinstance(status, str) else "unknown"
+                order = therapy.Order(
+                    resource, therapy.authored(resource), dose.get("dose_mg"), status
+                )
+                label_orders.append(order)
+            if keys and resource.get("status") in therapy.CURRENT:
+                _medication(build, resource, keys, False)
     active_doses = [o.dose_mg for o in label_orders if o.current and o.dose_mg]
     for resource, focus in drafts:
-        keys = (
-            medications.drugs_named(resource, build.kb.vocabulary)
-            if resource["resourceType"] == "MedicationRequest"
-            else []
-        )
-        if keys:
-            _medication(build, resource, keys, focus, max(active_doses, default=None))
+        if resource["resourceType"] != "MedicationRequest":
+            continue
+        with build.reading(resource, focus):
+            keys = medications.drugs_named(resource, build.kb.vocabulary)
+            if keys:
+                _medication(build, resource, keys, focus, max(active_doses, default=None))
     return label_orders
 
 
@@ -158,12 +181,15 @@ def _allergy(build: _Build, resource: dict) -> None:
 
 def _readings(build: _Build, key: str, code_set: str) -> list[therapy.Reading]:
     """Usable readings of one code set, newest first; unusable newest ones become facts."""
-    found = clinical.observation_facts(
-        build.prefetched(key, "Observation"), build.kb.vocabulary.code_sets[code_set]
-    )
-    found.sort(key=lambda pair: effective_date(pair[0]) or date.min, reverse=True)
+    found = []
+    for obs in build.prefetched(key, "Observation"):
+        with build.reading(obs):
+            data = clinical.observation_fact(obs, build.kb.vocabulary.code_sets[code_set])
+            if data is not None:
+                found.append((obs, data, effective_date(obs) or date.min))
+    found.sort(key=lambda entry: entry[2], reverse=True)
     readings = []
-    for obs, data in found:
+    for obs, data, _ in found:
         if isinstance(data, str):
             if not readings:
                 build.out.add("unusable", obs, {"resource": "Observation", "reason": data})
@@ -205,9 +231,10 @@ def _therapy(build: _Build, label_orders: list[therapy.Order], drafts: list) -> 
             potassium[0],
             {"above_range": clinical.above_range(potassium[0].resource)},
         )
-    pressure = clinical.latest_blood_pressure(
-        build.prefetched("bloodPressure", "Observation"), build.kb.vocabulary
-    )
+    pressure = None
+    with build.reading(None):
+        observations = build.prefetched("bloodPressure", "Observation")
+        pressure = clinical.latest_blood_pressure(observations, build.kb.vocabulary)
     if pressure:
         obs, data = pressure
         data = {**data, "age_days": (build.now - date.fromisoformat(data["date"])).days}
@@ -215,10 +242,13 @@ def _therapy(build: _Build, label_orders: list[therapy.Order], drafts: list) -> 
     elif _provided(build, "bloodPressure"):
         build.out.gap("blood-pressure", "no blood pressure on record")
     for obs in build.prefetched("childPugh", "Observation"):
-        found = orders.child_pugh_class(obs, build.kb.vocabulary, build.kb.params)
-        if found:
-            build.out.add("child-pugh", obs, {"class": found, "name": "Child-Pugh class " + found})
-    _course(build, therapy.history(label_orders), egfr, potassium, pressure)
+        with build.reading(obs):
+            found = orders.child_pugh_class(obs, build.kb.vocabulary, build.kb.params)
+            if found:
+                data = {"class": found, "name": "Child-Pugh class " + found}
+                build.out.add("child-pugh", obs, data)
+    with build.reading(None):
+        _course(build, therapy.history(label_orders), egfr, potassium, pressure)
 
 
 def _course(build: _Build, past: list[therapy.Order], egfr, potassium, pressure) -> None:
@@ -276,20 +306,24 @@ def _background(build: _Build) -> None:
 
 def _conditions(build: _Build) -> None:
     for resource in build.prefetched("conditions", "Condition"):
-        if not orders.is_current_condition(resource):
-            continue
-        for topic in orders.condition_topics(resource, build.kb.vocabulary):
-            name = next(iter(texts(resource.get("code"))), topic)
-            build.out.add("condition", resource, {"topic": topic, "name": name})
-        found = orders.child_pugh_class(resource, build.kb.vocabulary, build.kb.params)
-        if found:
-            build.out.add(
-                "child-pugh", resource, {"class": found, "name": "Child-Pugh class " + found}
-            )
+        with build.reading(resource):
+            _condition(build, resource)
+
+
+def _condition(build: _Build, resource: dict) -> None:
+    if not orders.is_current_condition(resource):
+        return
+    for topic in orders.condition_topics(resource, build.kb.vocabulary):
+        name = next(iter(texts(resource.get("code"))), topic)
+        build.out.add("condition", resource, {"topic": topic, "name": name})
+    found = orders.child_pugh_class(resource, build.kb.vocabulary, build.kb.params)
+    if found:
+        build.out.add("child-pugh", resource, {"class": found, "name": "Child-Pugh class " + found})
 
 
 def _vaccines(build: _Build, drafts: list[tuple[dict, bool]]) -> None:
     for resource, focus in drafts:
-        found = orders.vaccine(resource, build.kb.vocabulary)
-        if found:
-            build.out.add("vaccine", resource, found, focus)
+        with build.reading(resource, focus):
+            found = orders.vaccine(resource, build.kb.vocabulary)
+            if found:
+                build.out.add("vaccine", resource, found, focus)

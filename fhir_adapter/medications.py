@@ -52,6 +52,14 @@ def drugs_named(request: dict[str, Any], vocabulary: Vocabulary) -> list[str]:
     return list(dict.fromkeys(k for k in keys if k))
 
 
+def drugs_named_safely(request: dict[str, Any], vocabulary: Vocabulary) -> list[str]:
+    """drugs_named for a resource that may be malformed: [] when it cannot be read."""
+    try:
+        return drugs_named(request, vocabulary)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        return []
+
+
 def display_name(request: dict[str, Any]) -> str:
     return next((t for c in medication_concepts(request) for t in texts(c)), "medication order")
 

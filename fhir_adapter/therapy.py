@@ -21,10 +21,11 @@ class Order:
     resource: dict[str, Any]
     authored: date | None
     dose_mg: float | None
+    status: str = ""
 
     @property
     def current(self) -> bool:
-        return self.resource.get("status") in CURRENT
+        return self.status in CURRENT
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Reading:
 
 def history(orders: list[Order]) -> list[Order]:
     """Orders that count as therapy (any status but draft/cancelled/error), oldest first."""
-    kept = [o for o in orders if o.resource.get("status") not in NOT_ORDERS]
+    kept = [o for o in orders if o.status not in NOT_ORDERS]
     return sorted(kept, key=lambda o: o.authored or date.min)
 
 
