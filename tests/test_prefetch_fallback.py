@@ -167,3 +167,33 @@ def test_next_links_are_followed_only_on_the_same_server():
     }
     assert _next_link(on_server, base) == base + "Observation?page=2"
     assert _next_link(elsewhere, base) is None
+
+
+@pytest.fixture()
+def garbage_server():
+    """A server that answers every request with something that is not FHIR JSON."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Garbage(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.end_headers()
+            self.wfile.write(b"<html>not fhir</html>")
+
+        def log_message(self, *args):
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Garbage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/fhir"
+    server.shutdown()
+
+
+def test_a_server_returning_garbage_is_reported_as_such(impatient_client, garbage_server):
+    response = impatient_client.post(
+        "/cds-services/voclosporin-order-sign", json=order_sign(garbage_server)
+    )
+    assert response.status_code == 200
+    assert gaps(response)["medications"] == "the FHIR server sent something that is not JSON"
