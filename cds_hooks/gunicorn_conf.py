@@ -13,3 +13,5 @@ accesslog = "-"
 # Method, path (no query string), status, size and duration: no patient data.
 access_log_format = ACCESS_FORMAT
 logconfig_dict = logging_config(os.environ.get("LABELWISE_LOG_LEVEL", "INFO"))
+# No shared control socket (~/.gunicorn/gunicorn.ctl): several servers may run side by side.
+control_socket_disable = True

@@ -50,16 +50,23 @@ def gunicorn(tmp_path_factory):
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            ask(port, "GET", "/healthz")
-            break
-        except OSError:
-            time.sleep(0.2)
+    deadline = time.monotonic() + 90
+    while not ready(port):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"gunicorn did not start:\n{logs.read_text()}")
+        time.sleep(0.2)
     yield port, logs
     proc.terminate()
     proc.wait(timeout=10)
+
+
+def ready(port: int) -> bool:
+    """Both workers answer: a few health checks in a row succeed."""
+    try:
+        return all(ask(port, "GET", "/healthz")[0] == 200 for _ in range(4))
+    except (OSError, http.client.HTTPException, ValueError):
+        return False
 
 
 def ask(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
