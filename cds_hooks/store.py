@@ -65,6 +65,7 @@ class Store:
     commits in batches, so the ordering path never waits on the database."""
 
     def __init__(self, url: str, flush_seconds: float = 0.2):
+        url = _with_driver(url)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
@@ -172,6 +173,14 @@ def _feedback_row(service: str, item: dict[str, Any], now: datetime) -> dict[str
         "outcome_timestamp": item["outcomeTimestamp"],
         "received_at": now,
     }
+
+
+def _with_driver(url: str) -> str:
+    """DATABASE_URL as platforms give it (postgres://, postgresql://) -> the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 def _sqlite_pragmas(connection, _record) -> None:
