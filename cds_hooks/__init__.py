@@ -63,11 +63,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         allow_headers=["Authorization", "Content-Type"],
         methods=["GET", "POST", "OPTIONS"],
     )
+    store = app.extensions["labelwise.store"] = Store(app.config["DATABASE_URL"])
     if app.config["JWT_ISSUERS"]:
-        app.extensions["labelwise.jwt"] = JwtVerifier(
-            app.config["JWT_ISSUERS"], float(app.config["JWT_LEEWAY"])
-        )
-    app.extensions["labelwise.store"] = Store(app.config["DATABASE_URL"])
+        leeway = float(app.config["JWT_LEEWAY"])
+        verifier = JwtVerifier(app.config["JWT_ISSUERS"], store.first_use, leeway)
+        app.extensions["labelwise.jwt"] = verifier
     app.register_blueprint(bp)
     register_error_handlers(app)
     return app

@@ -8,8 +8,7 @@ is a bare 401; the token itself is never logged."""
 from __future__ import annotations
 
 import json
-import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,15 @@ class Unauthorized(Exception):
 
 
 class JwtVerifier:
-    def __init__(self, issuers: dict[str, dict[str, str]], leeway: float = 30.0):
+    """`first_use(jti, expires)` answers whether a token id is new; it is shared by every
+    worker (the database), so a token replayed to another worker is caught too."""
+
+    def __init__(
+        self,
+        issuers: dict[str, dict[str, str]],
+        first_use: Callable[[str, float], bool],
+        leeway: float = 30.0,
+    ):
         self._leeway = leeway
         self._clients = {
             iss: PyJWKClient(cfg["jwks_url"], cache_keys=True, lifespan=300)
@@ -37,8 +44,7 @@ class JwtVerifier:
             for iss, cfg in issuers.items()
             if "jwks_file" in cfg
         }
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._first_use = first_use
 
     def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
         if not authorization or not authorization.startswith("Bearer "):
@@ -61,7 +67,8 @@ class JwtVerifier:
             )
         except jwt.PyJWTError as error:
             raise Unauthorized(str(error)) from error
-        self._first_use(str(claims["jti"]), float(claims["exp"]))
+        if not self._first_use(f"{issuer}|{claims['jti']}", float(claims["exp"]) + self._leeway):
+            raise Unauthorized("jti replayed")
         return claims
 
     def _key(self, issuer: Any, kid: Any) -> Any:
@@ -73,11 +80,3 @@ class JwtVerifier:
         if issuer in self._clients:
             return self._clients[issuer].get_signing_key(kid).key
         raise Unauthorized("issuer not trusted")
-
-    def _first_use(self, jti: str, expires: float) -> None:
-        now = time.time()
-        with self._lock:
-            self._seen = {j: e for j, e in self._seen.items() if e + self._leeway > now}
-            if jti in self._seen:
-                raise Unauthorized("jti replayed")
-            self._seen[jti] = expires

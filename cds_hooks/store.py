@@ -60,6 +60,14 @@ feedback = Table(
 )
 
 
+seen_tokens = Table(
+    "seen_tokens",
+    metadata,
+    Column("token_id", String(512), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
 class Store:
     """Feedback is written in the request; the card audit goes through a background writer that
     commits in batches, so the ordering path never waits on the database."""
@@ -128,6 +136,15 @@ class Store:
         rows = [_feedback_row(service, item, now) for item in items]
         with self.engine.begin() as connection:
             connection.execute(self._insert(feedback), rows)
+
+    def first_use(self, token_id: str, expires: float) -> bool:
+        """Record a client JWT's id; False when it was seen before (a replay)."""
+        now = datetime.now(UTC)
+        row = {"token_id": token_id, "expires_at": datetime.fromtimestamp(expires, UTC)}
+        with self.engine.begin() as connection:
+            connection.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now))
+            inserted = connection.execute(self._insert(seen_tokens), row)
+        return inserted.rowcount == 1
 
     def override_rates(self) -> list[dict[str, Any]]:
         self.flush()

@@ -66,8 +66,14 @@ def client(keys, jwks_url, tmp_path):
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks(keys)))
     issuers = {ISSUER: {"jwks_file": str(path)}, URL_ISSUER: {"jwks_url": jwks_url}}
-    app = create_app({"TESTING": True, "RELOAD_SECONDS": 0, "JWT_ISSUERS": issuers})
-    return app.test_client()
+    database = f"sqlite:///{tmp_path / 'jwt.db'}"
+    config = {
+        "TESTING": True,
+        "RELOAD_SECONDS": 0,
+        "JWT_ISSUERS": issuers,
+        "DATABASE_URL": database,
+    }
+    return create_app(config).test_client()
 
 
 def token(keys, alg="ES384", kid="ec-1", key=None, **claims) -> str:
@@ -155,6 +161,22 @@ def test_a_replayed_jti_is_rejected(client, keys):
     once = token(keys)
     assert call(client, once).status_code == 200
     assert call(client, once).status_code == 401
+
+
+def test_a_jti_replayed_to_another_worker_is_rejected(client, keys, tmp_path, jwks_url):
+    # a second app on the same database stands for another gunicorn worker
+    path = tmp_path / "jwks.json"
+    issuers = {ISSUER: {"jwks_file": str(path)}}
+    config = {
+        "TESTING": True,
+        "RELOAD_SECONDS": 0,
+        "JWT_ISSUERS": issuers,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'jwt.db'}",
+    }
+    other_worker = create_app(config).test_client()
+    once = token(keys)
+    assert call(client, once).status_code == 200
+    assert call(other_worker, once).status_code == 401
 
 
 def test_discovery_needs_a_token_audienced_to_it(client, keys):
