@@ -17,7 +17,7 @@ def evaluate(kb: KnowledgeBase, service_id: str, facts: Iterable[Fact]) -> list[
     """
     service = kb.services[service_id]
     facts = list(facts)
-    matches = kb.host.run(service_id, (_as_rule_fact(i, f) for i, f in enumerate(facts)))
+    matches = kb.host.run(service_id, (as_rule_fact(i, f) for i, f in enumerate(facts)))
     findings: dict[tuple, Finding] = {}
     for rule_id, matched in matches:
         bound = tuple((alias, facts[m["i"]]) for alias, m in matched.items())
@@ -28,7 +28,8 @@ def evaluate(kb: KnowledgeBase, service_id: str, facts: Iterable[Fact]) -> list[
     return sorted(findings.values(), key=lambda f: (f.rule_id, [x.ref for _, x in f.facts]))
 
 
-def _as_rule_fact(index: int, fact: Fact) -> dict[str, Any]:
+def as_rule_fact(index: int, fact: Fact) -> dict[str, Any]:
+    """A fact as durable-rules sees it; `i` leads a match back to the Fact."""
     return {**fact.data, "kind": fact.kind, "ref": fact.ref, "focus": fact.focus, "i": index}
 
 

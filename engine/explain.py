@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .evaluate import as_rule_fact
 from .knowledge import KnowledgeBase
 from .model import Fact
 from .rules_host import RuleHost
@@ -22,10 +23,7 @@ def unmatched_patterns(
         for alias, condition in (next(iter(c.items())) for c in kb.rules[rule_id].condition)
     }
     host = RuleHost({"explain": patterns})
-    rule_facts = (
-        {**f.data, "kind": f.kind, "ref": f.ref, "focus": f.focus, "i": i}
-        for i, f in enumerate(facts)
-    )
+    rule_facts = (as_rule_fact(i, f) for i, f in enumerate(facts))
     matched = {name for name, _ in host.run("explain", rule_facts)}
     missing: dict[str, list[str]] = {}
     for name in patterns:

@@ -86,10 +86,6 @@ class Regimen:
     sections: tuple[str, ...]
     doses: tuple[Dose, ...]
 
-    @property
-    def daily_mg(self) -> float:
-        return round(sum(d.amount_mg for d in self.doses), 4)
-
 
 @dataclass(frozen=True)
 class Statement:
@@ -160,9 +156,3 @@ class Vocabulary:
     def drug_by_ndc(self, ndc: str) -> str | None:
         labeler = ndc.split("-")[0]
         return next((d.key for d in self.drugs.values() if labeler in d.ndc_labelers), None)
-
-    def code_set_of(self, system: str, code: str) -> str | None:
-        return next(
-            (s.key for s in self.code_sets.values() if s.system == system and code in s.codes),
-            None,
-        )
