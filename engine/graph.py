@@ -90,48 +90,68 @@ def _key(graph: Graph, node: object) -> str:
 
 
 def vocabulary(graph: Graph) -> Vocabulary:
-    drugs = {}
-    for node in graph.subjects(RDF.type, LW.Drug):
-        strength = graph.value(node, LW.unitStrengthMg)
-        drugs[_key(graph, node)] = Drug(
-            key=_key(graph, node),
-            name=str(graph.value(node, RDFS.label)),
-            rxnorm=frozenset(_all(graph, node, LW.rxnorm)),
-            names=(str(graph.value(node, RDFS.label)), *_all(graph, node, LW.altName)),
-            classes=tuple(sorted(_key(graph, c) for c in graph.objects(node, LW.memberOf))),
-            strength_mg=None if strength is None else _number(strength),
-            ndc_labelers=_all(graph, node, LW.ndcLabeler),
-        )
-    substances = {}
-    for node in graph.subjects(RDF.type, LW.Substance):
-        parent = graph.value(node, LW.excipientOf)
-        substances[_key(graph, node)] = Substance(
-            key=_key(graph, node),
-            name=str(graph.value(node, RDFS.label)),
-            names=(str(graph.value(node, RDFS.label)), *_all(graph, node, LW.altName)),
-            excipient_of=None if parent is None else _key(graph, parent),
-        )
-    code_sets = {
-        _key(graph, node): CodeSet(
-            key=_key(graph, node),
-            name=str(graph.value(node, RDFS.label)),
-            system=str(graph.value(node, LW.system)),
-            codes=frozenset(_all(graph, node, LW.code)),
-            units=frozenset(_all(graph, node, LW.acceptedUnit)),
-            names=_all(graph, node, LW.altName),
-            liveness=_str(graph, node, LW.liveness),
-        )
-        for node in graph.subjects(RDF.type, LW.CodeSet)
-    }
-    classes = {}
-    for node in graph.subjects(RDF.type, LW.DrugClass):
-        partner = graph.value(node, LW.expectedWith)
-        classes[_key(graph, node)] = DrugClass(
-            key=_key(graph, node),
-            name=str(graph.value(node, RDFS.label)),
-            expected_with=None if partner is None else _key(graph, partner),
-        )
-    return Vocabulary(drugs=drugs, substances=substances, code_sets=code_sets, classes=classes)
+    return Vocabulary(
+        drugs=_by_key(graph, LW.Drug, _drug),
+        substances=_by_key(graph, LW.Substance, _substance),
+        code_sets=_by_key(graph, LW.CodeSet, _code_set),
+        classes=_by_key(graph, LW.DrugClass, _drug_class),
+    )
+
+
+def _by_key(graph: Graph, rdf_class: URIRef, read) -> dict:
+    return {_key(graph, node): read(graph, node) for node in graph.subjects(RDF.type, rdf_class)}
+
+
+def _names(graph: Graph, node: object) -> tuple[str, ...]:
+    """The label first, then every alternative name matched in free text."""
+    return (str(graph.value(node, RDFS.label)), *_all(graph, node, LW.altName))
+
+
+def _key_of(graph: Graph, node: object, prop: URIRef) -> str | None:
+    target = graph.value(node, prop)
+    return None if target is None else _key(graph, target)
+
+
+def _drug(graph: Graph, node: object) -> Drug:
+    strength = graph.value(node, LW.unitStrengthMg)
+    return Drug(
+        key=_key(graph, node),
+        name=str(graph.value(node, RDFS.label)),
+        rxnorm=frozenset(_all(graph, node, LW.rxnorm)),
+        names=_names(graph, node),
+        classes=tuple(sorted(_key(graph, c) for c in graph.objects(node, LW.memberOf))),
+        strength_mg=None if strength is None else _number(strength),
+        ndc_labelers=_all(graph, node, LW.ndcLabeler),
+    )
+
+
+def _substance(graph: Graph, node: object) -> Substance:
+    return Substance(
+        key=_key(graph, node),
+        name=str(graph.value(node, RDFS.label)),
+        names=_names(graph, node),
+        excipient_of=_key_of(graph, node, LW.excipientOf),
+    )
+
+
+def _code_set(graph: Graph, node: object) -> CodeSet:
+    return CodeSet(
+        key=_key(graph, node),
+        name=str(graph.value(node, RDFS.label)),
+        system=str(graph.value(node, LW.system)),
+        codes=frozenset(_all(graph, node, LW.code)),
+        units=frozenset(_all(graph, node, LW.acceptedUnit)),
+        names=_all(graph, node, LW.altName),
+        liveness=_str(graph, node, LW.liveness),
+    )
+
+
+def _drug_class(graph: Graph, node: object) -> DrugClass:
+    return DrugClass(
+        key=_key(graph, node),
+        name=str(graph.value(node, RDFS.label)),
+        expected_with=_key_of(graph, node, LW.expectedWith),
+    )
 
 
 def monitoring(graph: Graph) -> dict[str, MonitoringItem]:
