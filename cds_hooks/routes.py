@@ -9,17 +9,11 @@ import orjson
 from flask import Blueprint, abort, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine import KnowledgeBase, evaluate
-from fhir_adapter import (
-    FetchSettings,
-    RequestError,
-    complete_prefetch,
-    parse_request,
-    patient_facts,
-)
+from engine import KnowledgeBase
+from fhir_adapter import FetchSettings, RequestError
 
+from .assess import assess
 from .auth import Unauthorized
-from .cards import render_cards
 from .feedback import feedback_items
 from .store import Store
 
@@ -69,14 +63,9 @@ def discovery():
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str):
     kb = knowledge()
-    service = kb.services.get(service_id)
-    if service is None:
+    if service_id not in kb.services:
         abort(404, f"no CDS service with id '{service_id}'")
-    hook_request = parse_request(json_body(), service.hook, tuple(service.prefetch))
-    hook_request = complete_prefetch(hook_request, service.prefetch, fetch_settings())
-    facts = patient_facts(kb, hook_request, evaluation_date())
-    findings = evaluate(kb, service_id, facts.facts)
-    cards = render_cards(kb, findings, facts.resources, hook_request.context["patientId"])
+    cards = assess(kb, service_id, json_body(), evaluation_date(), fetch_settings()).cards()
     _audit(service_id, cards, kb.version)
     return {"cards": cards}
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from engine import KnowledgeBase, evaluate
-from fhir_adapter import parse_request, patient_facts
+from cds_hooks.assess import assess
+from engine import KnowledgeBase
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -56,9 +56,8 @@ def case_files(root: Path) -> list[Path]:
 def run_case(kb: KnowledgeBase, path: Path) -> CaseResult:
     case = yaml.safe_load(path.read_text(encoding="utf-8"))
     service = kb.services[case["service"]]
-    request = parse_request(hook_request(case, service.hook), service.hook, tuple(service.prefetch))
-    facts = patient_facts(kb, request, _date(case["now"]))
-    fired = frozenset(f.rule_id for f in evaluate(kb, service.id, facts.facts))
+    findings = assess(kb, service.id, hook_request(case, service.hook), _date(case["now"])).findings
+    fired = frozenset(f.rule_id for f in findings)
     expect = case.get("expect") or {}
     return CaseResult(
         file=str(path),

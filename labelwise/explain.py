@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from cds_hooks.cards import render_cards
-from engine import KnowledgeBase, evaluate
+from cds_hooks.assess import assess
+from engine import KnowledgeBase
 from engine.explain import unmatched_patterns
-from fhir_adapter import parse_request, patient_facts
 
 
 def service_for(kb: KnowledgeBase, body: dict[str, Any], service_id: str | None) -> str:
@@ -22,10 +21,8 @@ def explain(
     kb: KnowledgeBase, body: Any, service_id: str | None = None, now: date | None = None
 ) -> str:
     service = kb.services[service_for(kb, body, service_id)]
-    request = parse_request(body, service.hook, tuple(service.prefetch))
-    facts = patient_facts(kb, request, now or datetime.now(UTC).date())
-    findings = evaluate(kb, service.id, facts.facts)
-    cards = render_cards(kb, findings, facts.resources, request.context["patientId"])
+    result = assess(kb, service.id, body, now or datetime.now(UTC).date())
+    findings, facts, cards = result.findings, result.facts, result.cards()
     lines = [f"service {service.id} ({service.hook}), knowledge {kb.version}", ""]
     for card, finding in zip(cards, findings, strict=True):
         lines.append(f"[{card['indicator']}] {card['summary']}")
