@@ -94,7 +94,7 @@ def _fetch(
             response = client.get(url, timeout=min(settings.timeout, left))
         except httpx.TimeoutException:
             return Prefetched("failed", reason="the FHIR server did not answer in time")
-        except httpx.HTTPError:
+        except (httpx.HTTPError, httpx.InvalidURL):
             return Prefetched("failed", reason="the FHIR server could not be reached")
         if response.status_code != 200:
             return Prefetched(
