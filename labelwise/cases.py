@@ -29,6 +29,7 @@ PREFETCH_KEYS = (
     "potassium",
     "conditions",
     "childPugh",
+    "immunizations",
 )
 
 
@@ -90,6 +91,7 @@ def hook_request(case: dict[str, Any], hook: str) -> dict[str, Any]:
         "potassium": potassium,
         "conditions": condition,
         "childPugh": child_pugh,
+        "immunizations": lambda spec: spec,
     }
     for key in PREFETCH_KEYS:
         value = case.get(key, [])
