@@ -8,7 +8,7 @@ from engine.vocabulary import Vocabulary
 
 from .coding import codings, texts
 
-VACCINE_SETS = ("ambiguous-vaccine", "live-vaccine", "not-live-vaccine")
+LIVENESS_ORDER = ("ambiguous", "live", "not-live")  # a name that could be either goes to review
 CONDITION_TOPICS = ("pregnancy", "lactation", "hypertensive-emergency")
 INACTIVE = {"inactive", "resolved", "remission"}
 UNCONFIRMED = {"refuted", "entered-in-error"}
@@ -23,15 +23,22 @@ def vaccine_concepts(resource: dict[str, Any]) -> list[Any]:
 def vaccine(resource: dict[str, Any], vocabulary: Vocabulary) -> dict[str, Any] | None:
     """liveness of a vaccine order: by CVX code first, then by name (ambiguous names win)."""
     concepts = vaccine_concepts(resource)
-    for key in VACCINE_SETS:
+    vaccine_sets = _vaccine_sets(vocabulary)
+    for key in vaccine_sets:
         found = vocabulary.code_sets[key]
         for coding in (c for concept in concepts for c in codings(concept)):
             if coding.get("system") == found.system and coding.get("code") in found.codes:
                 return _vaccine(found.liveness, concepts, coding["code"])
-    for key in VACCINE_SETS:
+    for key in vaccine_sets:
         if any(vocabulary.code_set_named_in(key, t) for c in concepts for t in texts(c)):
             return _vaccine(vocabulary.code_sets[key].liveness, concepts, "not coded")
     return None
+
+
+def _vaccine_sets(vocabulary: Vocabulary) -> list[str]:
+    """The code sets knowledge marks with a liveness, ambiguous ones first."""
+    sets = [s for s in vocabulary.code_sets.values() if s.liveness in LIVENESS_ORDER]
+    return [s.key for s in sorted(sets, key=lambda s: LIVENESS_ORDER.index(s.liveness))]
 
 
 def _vaccine(liveness: str | None, concepts: list[Any], cvx: str) -> dict[str, Any]:
