@@ -15,8 +15,7 @@ from engine import load_knowledge
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
-SHARED = ROOT.parent / "shared"
-EXTERNAL = SHARED / "fixtures" / "external"
+EXTERNAL = ROOT / "tests" / "fixtures" / "external"  # vendored; see its README for provenance
 PINNED_NOW = "2026-11-01"  # the date the examples and cases are written against
 
 

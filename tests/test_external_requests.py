@@ -1,4 +1,4 @@
-"""Every CDS Hooks request written by others (shared/fixtures/external/cds-hooks) gets a
+"""Every CDS Hooks request written by others (tests/fixtures/external/cds-hooks) gets a
 defined answer: 200 with valid cards, 400 for what is not a valid request, 412 where the data
 cannot be had. Never a 500."""
 

@@ -1,4 +1,4 @@
-"""Real Synthea patients (shared/fixtures/external/synthea) sent as prefetch."""
+"""Real Synthea patients (tests/fixtures/external/synthea) sent as prefetch."""
 
 from __future__ import annotations
 
