@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
 PORT ?= 8080
 
 .PHONY: run test lint install clean bench
@@ -19,11 +20,13 @@ install: $(VENV)/.installed
 # The integration tests' FHIR server (Medplum's router on Node, from the npm registry).
 FHIR_SERVER := tests/fhir_server
 $(FHIR_SERVER)/node_modules/.installed: $(FHIR_SERVER)/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] < 18)' 2>/dev/null || \
+	  { echo "make test needs Node.js >= 18 and npm for the integration tests' FHIR server (apt-get install nodejs npm)"; exit 1; }
 	cd $(FHIR_SERVER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: install
-	$(BIN)/labelwise serve --bind 127.0.0.1:$(PORT)
+	$(BIN)/labelwise serve --bind $(HOST):$(PORT)
 
 lint: install
 	$(BIN)/ruff check .

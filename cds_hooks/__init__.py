@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,26 +12,13 @@ from flask_cors import CORS
 from engine import load_knowledge
 
 from .auth import JwtVerifier
+from .config import ConfigError, load_config
 from .errors import register_error_handlers
 from .reload import KEY, KnowledgeHolder, start_watcher
 from .routes import bp
 from .store import Store
 
-DEFAULTS = {
-    "KNOWLEDGE_DIR": str(Path(__file__).resolve().parents[1] / "knowledge"),
-    "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
-    "CORS_ORIGINS": "*",
-    "NOW": None,
-    "RELOAD_SECONDS": 2.0,
-    "FHIR_TIMEOUT": 2.0,
-    "FHIR_BUDGET": 4.0,
-    "FHIR_MAX_PAGES": 5,
-    "JWT_ISSUERS": {},
-    "JWT_AUDIENCE_BASE": None,
-    "JWT_LEEWAY": 30.0,
-    "DATABASE_URL": os.environ.get("DATABASE_URL")
-    or f"sqlite:///{Path(__file__).resolve().parents[1] / 'var' / 'labelwise.db'}",
-}
+__all__ = ["ConfigError", "create_app"]
 
 
 class OrjsonProvider(JSONProvider):
@@ -47,16 +32,16 @@ class OrjsonProvider(JSONProvider):
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the service: config from defaults, LABELWISE_* environment, then `config`."""
+    """Build the service: settings from defaults, LABELWISE_* environment, then `config`.
+
+    Raises ConfigError, naming the setting, when one cannot be used."""
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_prefixed_env("LABELWISE")
-    app.config.update(config or {})
+    app.config.from_mapping(load_config(config))
     holder = KnowledgeHolder(load_knowledge(app.config["KNOWLEDGE_DIR"]))
     app.extensions[KEY] = holder
-    if float(app.config["RELOAD_SECONDS"]) > 0:
-        start_watcher(app, holder, float(app.config["RELOAD_SECONDS"]))
+    if app.config["RELOAD_SECONDS"] > 0:
+        start_watcher(app, holder, app.config["RELOAD_SECONDS"])
     CORS(
         app,
         origins=app.config["CORS_ORIGINS"],
@@ -65,7 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     store = app.extensions["labelwise.store"] = Store(app.config["DATABASE_URL"])
     if app.config["JWT_ISSUERS"]:
-        leeway = float(app.config["JWT_LEEWAY"])
+        leeway = app.config["JWT_LEEWAY"]
         verifier = JwtVerifier(app.config["JWT_ISSUERS"], store.first_use, leeway)
         app.extensions["labelwise.jwt"] = verifier
     app.register_blueprint(bp)

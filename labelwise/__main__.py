@@ -9,6 +9,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from cds_hooks.config import ConfigError, load_config
 from engine import KnowledgeError, load_knowledge
 
 from . import canonical
@@ -93,6 +94,11 @@ def _format(args) -> int:
 
 
 def _serve(args) -> int:
+    try:
+        load_config()
+    except ConfigError as error:
+        print(f"labelwise: refusing to start: {error}", file=sys.stderr)
+        return 2
     conf = str(ROOT / "cds_hooks" / "gunicorn_conf.py")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     os.execv(

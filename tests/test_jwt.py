@@ -71,6 +71,7 @@ def client(keys, jwks_url, tmp_path):
         "TESTING": True,
         "RELOAD_SECONDS": 0,
         "JWT_ISSUERS": issuers,
+        "JWT_AUDIENCE_BASE": BASE,
         "DATABASE_URL": database,
     }
     return create_app(config).test_client()
@@ -171,6 +172,7 @@ def test_a_jti_replayed_to_another_worker_is_rejected(client, keys, tmp_path, jw
         "TESTING": True,
         "RELOAD_SECONDS": 0,
         "JWT_ISSUERS": issuers,
+        "JWT_AUDIENCE_BASE": BASE,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'jwt.db'}",
     }
     other_worker = create_app(config).test_client()
