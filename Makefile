@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint install clean bench
+.PHONY: run test lint install clean bench conformance
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: install
 
 test: lint $(FHIR_SERVER)/node_modules/.installed
 	$(BIN)/python -m pytest
+
+# The CDS Hooks 2.0 requirement matrix (docs/conformance.md) from the tests that cite them.
+conformance: install $(FHIR_SERVER)/node_modules/.installed
+	$(BIN)/python -m pytest -q -m req
+	$(BIN)/labelwise conformance
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -83,6 +83,9 @@ def _check_context(context: dict[str, Any], hook: str) -> None:
         raise RequestError("'context.selections' is required and must be a list of references")
 
 
+ERROR_SEVERITIES = ("error", "fatal")
+
+
 def prefetched(prefetch: dict[str, Any], key: str) -> Prefetched:
     if key not in prefetch:
         return Prefetched("absent", reason="not provided by the EHR")
@@ -95,7 +98,23 @@ def prefetched(prefetch: dict[str, Any], key: str) -> Prefetched:
         return Prefetched("failed", reason="the EHR reported an error fetching it")
     if value["resourceType"] != "Bundle":
         return Prefetched("ok", (value,))
+    if _reports_an_error(value):
+        return Prefetched("failed", reason="the EHR reported an error fetching it")
     return Prefetched("ok", tuple(bundle_resources(value, f"prefetch.{key}")))
+
+
+def _reports_an_error(bundle: dict[str, Any]) -> bool:
+    """A searchset carrying an OperationOutcome with an error is incomplete: not data to trust."""
+    entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+    outcomes = [
+        e["resource"]
+        for e in entries
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and e["resource"].get("resourceType") == "OperationOutcome"
+    ]
+    issues = [i for o in outcomes if isinstance(o.get("issue"), list) for i in o["issue"]]
+    return any(isinstance(i, dict) and i.get("severity") in ERROR_SEVERITIES for i in issues)
 
 
 def bundle_resources(bundle: dict[str, Any], where: str) -> list[dict[str, Any]]:

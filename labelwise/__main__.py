@@ -12,7 +12,7 @@ from pathlib import Path
 from cds_hooks.config import ConfigError, load_config
 from engine import KnowledgeError, load_knowledge
 
-from . import canonical
+from . import canonical, conformance
 from .cases import run_cases
 from .check import check
 from .explain import explain
@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("format", help="rewrite Turtle files in canonical form")
     cmd.add_argument("dir", nargs="?", type=Path, default=KNOWLEDGE)
     cmd.set_defaults(run=_format)
+    cmd = commands.add_parser("conformance", help="write the CDS Hooks conformance matrix")
+    cmd.add_argument("--out", type=Path, default=ROOT / "docs" / "conformance.md")
+    cmd.set_defaults(run=_conformance)
     cmd = commands.add_parser("serve", help="serve with gunicorn (what `make run` starts)")
     cmd.add_argument("--bind", default=f"127.0.0.1:{os.environ.get('PORT', '8080')}")
     cmd.set_defaults(run=_serve)
@@ -90,6 +93,15 @@ def _explain(args) -> int:
 def _format(args) -> int:
     for path in canonical.format_all(args.dir):
         print(f"formatted {path}")
+    return 0
+
+
+def _conformance(args) -> int:
+    if not conformance.RESULTS.is_file():
+        print("no test results yet: run `make conformance` (pytest -m req first)", file=sys.stderr)
+        return 1
+    print(conformance.write_matrix(args.out))
+    print(f"wrote {args.out}")
     return 0
 
 

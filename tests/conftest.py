@@ -16,6 +16,7 @@ from engine import load_knowledge
 ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
 EXTERNAL = ROOT / "tests" / "fixtures" / "external"  # vendored; see its README for provenance
+pytest_plugins = ["conformance_plugin"]
 PINNED_NOW = "2026-11-01"  # the date the examples and cases are written against
 
 
