@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -292,3 +295,35 @@ def test_extensions_are_objects_under_reverse_domain_names(cards):
         for name, value in card.get("extension", {}).items():
             assert isinstance(value, dict)
             assert name.startswith("org.labelwise.")
+
+
+def test_a_marker_naming_an_unknown_requirement_stops_the_run(tmp_path):
+    (tmp_path / "test_cites.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.req('cds-hooks_2.0@9999')\n"
+        "def test_cites_nothing_real():\n    pass\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "conformance_plugin", str(tmp_path)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "unknown CDS Hooks requirement ids: cds-hooks_2.0@9999" in done.stderr + done.stdout
+
+
+def test_the_matrix_lists_every_service_requirement_with_its_evidence(tmp_path):
+    from labelwise import conformance
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"passed": {"cds-hooks_2.0@83": ["tests/x.py::test_y"]}}))
+    conformance.write_matrix(tmp_path / "conformance.md", results)
+    text = (tmp_path / "conformance.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| [")]
+    assert len(rows) == len(conformance.requirements()) == 120
+    assert "`tests/x.py::test_y`" in next(r for r in rows if r.startswith("| [83]"))
+    assert "n/a: Binds the client" in next(r for r in rows if r.startswith("| [78]"))
+    assert "**open**" in next(r for r in rows if r.startswith("| [2]"))
