@@ -50,8 +50,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     store = app.extensions["labelwise.store"] = Store(app.config["DATABASE_URL"])
     if app.config["JWT_ISSUERS"]:
-        leeway = app.config["JWT_LEEWAY"]
-        verifier = JwtVerifier(app.config["JWT_ISSUERS"], store.first_use, leeway)
+        leeway, lifetime = app.config["JWT_LEEWAY"], app.config["JWT_MAX_LIFETIME"]
+        verifier = JwtVerifier(app.config["JWT_ISSUERS"], store.first_use, leeway, lifetime)
         app.extensions["labelwise.jwt"] = verifier
     app.register_blueprint(bp)
     register_error_handlers(app)

@@ -146,6 +146,11 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
             f"{PREFIX}JWT_AUDIENCE_BASE: required when {PREFIX}JWT_ISSUERS is set "
             "(the external base URL that EHRs call, e.g. https://cds.example.org)"
         )
+    if config["JWT_ISSUERS"] and config["FHIR_SERVERS"]:
+        raise ConfigError(
+            f"{PREFIX}FHIR_SERVERS: not used when {PREFIX}JWT_ISSUERS is set; list each "
+            'issuer\'s servers in its entry instead: {"<issuer>": {..., "fhir_servers": [...]}}'
+        )
     return config
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine import KnowledgeBase
@@ -14,29 +14,29 @@ from fhir_adapter import FetchSettings, RequestError
 
 from .assess import assess
 from .auth import Unauthorized
+from .errors import outcome
 from .feedback import feedback_items
 from .store import Store
 
 bp = Blueprint("cds_hooks", __name__)
 
 
+PROTECTED = ("/cds-services", "/analytics/")
+
+
 @bp.before_request
 def authenticate():
-    """When trusted issuers are configured, every CDS Hooks call needs a valid client JWT."""
+    """When trusted issuers are configured, every CDS Hooks and analytics call needs a valid
+    client JWT whose `aud` is JWT_AUDIENCE_BASE + the path (never the Host header)."""
     verifier = current_app.extensions.get("labelwise.jwt")
-    if (
-        verifier is None
-        or request.method == "OPTIONS"
-        or not request.path.startswith("/cds-services")
-    ):
+    if verifier is None or request.method == "OPTIONS" or not request.path.startswith(PROTECTED):
         return None
-    base = current_app.config["JWT_AUDIENCE_BASE"]
-    audience = base.rstrip("/") + request.path if base else request.base_url
+    audience = current_app.config["JWT_AUDIENCE_BASE"] + request.path
     try:
-        verifier.verify(request.headers.get("Authorization"), audience)
+        g.jwt_issuer = verifier.verify(request.headers.get("Authorization"), audience)["iss"]
     except Unauthorized as error:
         current_app.logger.info("client JWT rejected: %s", error)
-        abort(401, "unauthorized")
+        return (*outcome("unauthorized", 401), {"WWW-Authenticate": "Bearer"})
     return None
 
 
@@ -98,9 +98,20 @@ def _audit(service_id: str, cards: list[dict], version: str) -> None:
 
 
 def fetch_settings() -> FetchSettings:
+    """Fetch bounds, and the servers this caller may have fetched from: its JWT issuer's
+    `fhir_servers` when JWT is on, otherwise FHIR_SERVERS."""
     config = current_app.config
+    if "labelwise.jwt" in current_app.extensions:
+        servers = config["JWT_ISSUERS"][g.jwt_issuer]["fhir_servers"]
+    else:
+        servers = config["FHIR_SERVERS"]
     return FetchSettings(
-        float(config["FHIR_TIMEOUT"]), float(config["FHIR_BUDGET"]), int(config["FHIR_MAX_PAGES"])
+        timeout=float(config["FHIR_TIMEOUT"]),
+        budget=float(config["FHIR_BUDGET"]),
+        max_pages=int(config["FHIR_MAX_PAGES"]),
+        max_calls=int(config["FHIR_MAX_CALLS"]),
+        max_bytes=int(config["FHIR_MAX_BYTES"]),
+        servers=tuple(servers),
     )
 
 

@@ -21,7 +21,7 @@ SERVICE_BY_HOOK = {
 EXPECTED = {
     # invalid JSON as published
     "request-example-rec-08-order-sign-mme-greater-than-fifty.json": 400,
-    # no prefetch, and a fhirServer that cannot be reached: cards say what could not run
+    # no prefetch, and an allowed fhirServer that cannot be reached: cards say what did not run
     "noPrefetch.json": 200,
     # prefetch keys that are not ours and no fhirServer: the data cannot be had
     "healthchain-patient-view-request.json": 412,
@@ -30,10 +30,10 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def offline_client():
-    # The fixtures' fhirServer hosts do not exist here: fail fast.
-    return create_app(
-        {"TESTING": True, "RELOAD_SECONDS": 0, "FHIR_TIMEOUT": 0.3, "FHIR_BUDGET": 0.5}
-    ).test_client()
+    # The fixtures' fhirServer hosts do not exist here: fail fast. Only noPrefetch.json's is
+    # allowed; requests naming the others, with nothing prefetched, get 412.
+    config = {"FHIR_TIMEOUT": 0.3, "FHIR_BUDGET": 0.5, "FHIR_SERVERS": "http://localhost:8080/fhir"}
+    return create_app({"TESTING": True, "RELOAD_SECONDS": 0, **config}).test_client()
 
 
 def service_for(raw: bytes) -> str:
