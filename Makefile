@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint install clean bench conformance
+.PHONY: run test lint install clean bench conformance proxy-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,9 @@ clean:
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# The reverse-proxy profile's tests (tests/test_proxy.py) run Debian's nginx; CI calls this first.
+proxy-deps:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+	  { apt-get update -qq && export DEBIAN_FRONTEND=noninteractive && \
+	    { apt-get install -y -qq nginx-light openssl || apt-get install -y -qq nginx openssl; }; }

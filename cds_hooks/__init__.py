@@ -11,6 +11,7 @@ from flask_cors import CORS
 
 from engine import load_knowledge
 
+from . import metrics
 from .auth import JwtVerifier
 from .config import ConfigError, load_config
 from .errors import register_error_handlers
@@ -54,5 +55,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         verifier = JwtVerifier(app.config["JWT_ISSUERS"], store.first_use, leeway, lifetime)
         app.extensions["labelwise.jwt"] = verifier
     app.register_blueprint(bp)
+    metrics.register(app)
     register_error_handlers(app)
     return app

@@ -102,6 +102,14 @@ def _optional_seconds(value: Any) -> float | None:
     return _positive(float)(value) if value not in (None, "") else None
 
 
+def _on_off(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() not in ("on", "off"):
+        raise ValueError(f"must be on or off, not {value!r}")
+    return str(value).strip().lower() == "on"
+
+
 def _database_url(value: Any) -> str:
     value = str(value)
     if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
@@ -127,9 +135,10 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "JWT_LEEWAY": (30.0, _non_negative(float)),
     "JWT_MAX_LIFETIME": (None, _optional_seconds),
     "DATABASE_URL": (f"sqlite:///{ROOT / 'var' / 'labelwise.db'}", _database_url),
+    "METRICS": ("on", _on_off),
 }
 # Read by gunicorn's configuration or the test tooling, not by the app.
-OTHER_VARIABLES = {"THREADS", "LOG_LEVEL", "SKIP_POSTGRES"}
+OTHER_VARIABLES = {"THREADS", "LOG_LEVEL", "SKIP_POSTGRES", "SKIP_PROXY"}
 
 
 def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Hot reload: watch knowledge/, validate an edit in full, then swap it in atomically.
 
-An invalid edit is logged with file and node, and the previous knowledge keeps serving."""
+An invalid edit is logged with file and node, and the previous knowledge keeps serving; the
+status (not the error, which names files) shows at /healthz and in the metrics."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from flask import Flask
 
 from engine import KnowledgeBase, KnowledgeError, load_knowledge
 from engine.knowledge import content_hash
+
+from . import metrics
 
 KEY = "labelwise.kb"
 
@@ -28,6 +31,7 @@ class KnowledgeHolder:
 
     def __post_init__(self) -> None:
         self.seen = self.kb.version
+        metrics.knowledge_state(True, self.loaded_at)
 
     def reload_if_changed(self, root: Path, log) -> bool:
         version = content_hash(root)
@@ -37,12 +41,21 @@ class KnowledgeHolder:
         try:
             fresh = load_knowledge(root)
         except KnowledgeError as error:
-            self.last_error = str(error)
             log.error("knowledge reload rejected, still serving %s: %s", self.kb.version, error)
+            self._rejected(str(error))
+            return False
+        except Exception as error:  # a loader bug: reject the edit all the same, with traceback
+            log.exception("knowledge reload failed, still serving %s", self.kb.version)
+            self._rejected(f"{type(error).__name__}: {error}")
             return False
         self.kb, self.loaded_at, self.last_error = fresh, time.time(), None
+        metrics.knowledge_state(True, self.loaded_at)
         log.info("knowledge reloaded: version %s", fresh.version)
         return True
+
+    def _rejected(self, error: str) -> None:
+        self.last_error = error
+        metrics.knowledge_state(False, self.loaded_at)
 
 
 def start_watcher(app: Flask, holder: KnowledgeHolder, every: float) -> threading.Thread:

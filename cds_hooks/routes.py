@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine import KnowledgeBase
 from fhir_adapter import FetchSettings, RequestError
 
+from . import metrics
 from .assess import assess
 from .auth import Unauthorized
 from .errors import outcome
@@ -46,13 +47,10 @@ def knowledge() -> KnowledgeBase:
 
 @bp.get("/healthz")
 def health():
+    """Status and knowledge version only: reload errors name files and go to the log."""
     holder = current_app.extensions["labelwise.kb"]
-    return {
-        "status": "ok" if holder.last_error is None else "degraded",
-        "knowledgeVersion": holder.kb.version,
-        "loadedAt": datetime.fromtimestamp(holder.loaded_at, UTC).isoformat(),
-        "lastReloadError": holder.last_error or "none",
-    }
+    status = "ok" if holder.last_error is None else "degraded"
+    return {"status": status, "knowledgeVersion": holder.kb.version}
 
 
 @bp.get("/cds-services")
@@ -67,6 +65,7 @@ def call_service(service_id: str):
         abort(404, f"no CDS service with id '{service_id}'")
     cards = assess(kb, service_id, json_body(), evaluation_date(), fetch_settings()).cards()
     _audit(service_id, cards, kb.version)
+    metrics.hook_answered(cards, store())
     return {"cards": cards}
 
 
@@ -117,11 +116,27 @@ def fetch_settings() -> FetchSettings:
 
 def json_body() -> Any:
     try:
-        return orjson.loads(request.get_data(cache=False))
+        return orjson.loads(_body())
     except orjson.JSONDecodeError as error:
         if "depth limit" in str(error):
             raise RequestError("request body is nested too deeply") from error
         raise RequestError(f"request body is not valid JSON: {error}") from error
+
+
+def _body() -> bytes:
+    """The request body, refused with 413 past MAX_CONTENT_LENGTH. werkzeug refuses a declared
+    Content-Length over the limit but cuts a chunked body at it without a word, so a chunked body
+    is read to one byte past the limit from the server's terminated stream."""
+    if request.content_length is not None or "wsgi.input_terminated" not in request.environ:
+        return request.get_data(cache=False)
+    limit, stream = current_app.config["MAX_CONTENT_LENGTH"], request.environ["wsgi.input"]
+    chunks, size = [], 0
+    while size <= limit and (chunk := stream.read(min(1 << 16, limit + 1 - size))):
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        abort(413, f"request body is larger than {limit} bytes")
+    return b"".join(chunks)
 
 
 def evaluation_date():

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from .model import KnowledgeError
-from .rulesets import Rule, load_yaml
+from .rulesets import Rule
 
 INDICATORS = {"info", "warning", "critical"}
 ACTION_TYPES = {"create", "update", "delete"}
@@ -59,21 +58,17 @@ class CardLayout:
 
 
 def load_cards(
-    root: Path, rules: dict[str, Rule], regimens: set[str]
+    documents: dict[str, Any], rules: dict[str, Rule], regimens: set[str]
 ) -> tuple[dict[str, CardTemplate], CardLayout]:
-    shared_path = root / "cards" / SHARED
-    shared = load_yaml(shared_path, root) or {}
+    shared = documents[f"cards/{SHARED}"]
     reason_sets = shared.get("override_reasons", {})
     layout = CardLayout(
         source_label=_compile(shared.get("source_label"), SHARED, "source_label"),
         detail_footer=_compile(shared.get("detail_footer"), SHARED, "detail_footer"),
     )
     cards: dict[str, CardTemplate] = {}
-    for path in sorted((root / "cards").glob("*.yaml")):
-        if path.name == SHARED:
-            continue
-        file = str(path.relative_to(root))
-        for card_id, raw in (load_yaml(path, root) or {}).items():
+    for file in sorted(f for f in documents if f.startswith("cards/") and f != f"cards/{SHARED}"):
+        for card_id, raw in documents[file].items():
             if card_id in cards:
                 raise KnowledgeError(file, card_id, "card id defined twice")
             rule = rules.get(card_id)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import graph as rdf
+from . import schemas
 from .cards import CardLayout, CardTemplate, load_cards
 from .model import KnowledgeError
 from .rules_host import RuleHost
-from .rulesets import Rule, load_rules, load_yaml
+from .rulesets import Rule, load_rules
 from .services import Service, load_services
 from .vocabulary import LabelInfo, MonitoringItem, Regimen, Statement, Vocabulary
 
@@ -38,15 +39,19 @@ def load_knowledge(root: Path | str) -> KnowledgeBase:
     root = Path(root)
     if not (root / "services.yaml").is_file():
         raise KnowledgeError(str(root), "services.yaml", "not a knowledge directory")
+    documents = schemas.read_documents(root)  # cheap shape checks before Turtle and SHACL
     graph, origin = rdf.read_graph(root)
     rdf.check_shapes(graph, origin, root)
     vocabulary, params = rdf.vocabulary(graph), rdf.parameters(graph)
     regimens, statements = rdf.regimens(graph), rdf.statements(graph)
-    fact_kinds = _fact_kinds(root)
-    rules = load_rules(root, fact_kinds, params, set(statements))
-    cards, layout = load_cards(root, rules, set(regimens))
-    services = load_services(root, rules, vocabulary.code_sets)
-    host = RuleHost({sid: _ruleset(s, rules) for sid, s in services.items()})
+    fact_kinds = documents["facts.yaml"]
+    rules = load_rules(documents, fact_kinds, params, set(statements))
+    cards, layout = load_cards(documents, rules, set(regimens))
+    services = load_services(documents, rules, vocabulary.code_sets)
+    try:
+        host = RuleHost({sid: _ruleset(s, rules) for sid, s in services.items()})
+    except ValueError as error:
+        raise KnowledgeError("rules", "ruleset", str(error)) from error
     return KnowledgeBase(
         version=content_hash(root),
         root=root,
@@ -72,13 +77,6 @@ def content_hash(root: Path) -> str:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def _fact_kinds(root: Path) -> dict[str, dict[str, str]]:
-    kinds = load_yaml(root / "facts.yaml", root)
-    if not isinstance(kinds, dict) or not all(isinstance(v, dict) for v in kinds.values()):
-        raise KnowledgeError("facts.yaml", "facts", "map each fact kind to its fields")
-    return kinds
 
 
 def _ruleset(service: Service, rules: dict[str, Rule]) -> dict[str, dict]:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .model import KnowledgeError
 
@@ -26,20 +23,15 @@ class Rule:
     condition: tuple[dict[str, Any], ...]
 
 
-def load_yaml(path: Path, root: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise KnowledgeError(str(path.relative_to(root)), "yaml", str(error)) from error
-
-
 def load_rules(
-    root: Path, fact_kinds: dict[str, dict], params: dict[str, float], statements: set[str]
+    documents: dict[str, Any],
+    fact_kinds: dict[str, dict],
+    params: dict[str, float],
+    statements: set[str],
 ) -> dict[str, Rule]:
     rules: dict[str, Rule] = {}
-    for path in sorted((root / "rules").glob("*.yaml")):
-        file = str(path.relative_to(root))
-        for raw in (load_yaml(path, root) or {}).get("rules", []):
+    for file in sorted(f for f in documents if f.startswith("rules/")):
+        for raw in documents[file].get("rules", []):
             rule = _rule(raw, file, fact_kinds, params, statements)
             if rule.id in rules:
                 raise KnowledgeError(
@@ -102,7 +94,7 @@ class _Checker:
             return {key: {self.field(name): self.operand(operand)}}
         if key in ITEM_TESTS:
             ((name, test),) = self.pair(key, value)
-            return {key: {self.field(name): test}}
+            return {key: {self.field(name): self.item_test(test)}}
         if key in ("$ex", "$nex"):
             ((name, _),) = self.pair(key, value)
             return {key: {self.field(name): 1}}
@@ -115,6 +107,16 @@ class _Checker:
             raise self.fail(f"{key} takes one `field: value` mapping")
         return list(value.items())
 
+    def item_test(self, test: Any) -> dict[str, Any]:
+        """What each list item must be: {$i: value}, or a comparison such as {$gt: {$i: value}}."""
+        if isinstance(test, dict) and len(test) == 1:
+            ((key, value),) = test.items()
+            if key == "$i":
+                return {key: self.operand(value)}
+            if key in COMPARISONS and isinstance(value, dict) and set(value) == {"$i"}:
+                return {key: {"$i": self.operand(value["$i"])}}
+        raise self.fail(f"an item test is {{$i: value}} or {{$gt: {{$i: value}}}}, not {test!r}")
+
     def field(self, name: str) -> str:
         if name not in self.fields and name not in BUILTIN_FIELDS:
             raise self.fail(f"unknown field {name!r} (see knowledge/facts.yaml)")
@@ -122,10 +124,10 @@ class _Checker:
 
     def operand(self, value: Any) -> Any:
         if isinstance(value, dict) and set(value) == {"$param"}:
-            if value["$param"] not in self.params:
+            if not isinstance(value["$param"], str) or value["$param"] not in self.params:
                 raise self.fail(f"unknown parameter {value['$param']!r}")
             return self.params[value["$param"]]
-        if isinstance(value, dict):
+        if isinstance(value, dict | list):
             # durable-rules' C engine segfaults on cross-fact references (measured): derive the
             # compared value in fhir_adapter instead.
             raise self.fail(f"compare with a literal or {{$param: key}}, not {value!r}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .model import KnowledgeError
-from .rulesets import Rule, load_yaml
+from .rulesets import Rule
 from .vocabulary import CodeSet
 
 HOOKS = {"order-select", "order-sign", "patient-view"}
@@ -31,9 +32,9 @@ class Service:
 
 
 def load_services(
-    root: Path, rules: dict[str, Rule], code_sets: dict[str, CodeSet]
+    documents: dict[str, Any], rules: dict[str, Rule], code_sets: dict[str, CodeSet]
 ) -> dict[str, Service]:
-    raw = load_yaml(root / FILE, root) or {}
+    raw = documents[FILE]
     services: dict[str, Service] = {}
     for entry in raw.get("services", []):
         service = _service(entry, rules, code_sets)

@@ -144,14 +144,17 @@ def latest_blood_pressure(
 
 
 def above_range(observation: dict[str, Any]) -> str:
-    """Is the value above normal? From the interpretation or reference range; else "unknown"."""
-    flags = {c.get("code") for i in observation.get("interpretation") or [] for c in codings(i)}
+    """Is the value above normal? From the interpretation or reference range; else "unknown".
+
+    An interpretation or reference range of an unreadable shape is simply not used."""
+    flags = {c.get("code") for i in _items(observation, "interpretation") for c in codings(i)}
     if flags & {"H", "HH", "HU", ">"}:
         return "true"
-    value = (observation.get("valueQuantity") or {}).get("value")
+    quantity = observation.get("valueQuantity")
+    value = quantity.get("value") if isinstance(quantity, dict) else None
     highs = [
         r["high"]["value"]
-        for r in observation.get("referenceRange") or []
+        for r in _items(observation, "referenceRange")
         if isinstance(r, dict)
         and isinstance(r.get("high"), dict)
         and isinstance(r["high"].get("value"), int | float)
@@ -159,3 +162,9 @@ def above_range(observation: dict[str, Any]) -> str:
     if highs and isinstance(value, int | float):
         return "true" if value > min(highs) else "false"
     return "false" if flags else "unknown"
+
+
+def _items(resource: dict[str, Any], field: str) -> list[Any]:
+    """A repeating element's items; anything but a list reads as none."""
+    value = resource.get(field)
+    return value if isinstance(value, list) else []

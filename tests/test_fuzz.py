@@ -134,6 +134,53 @@ def test_odd_dates_numbers_and_units_in_fhir_resources_never_give_a_5xx(fuzz_cli
     assert post(fuzz_client, replaced(example, path, new)) in (200, 400, 412)
 
 
+# FHIR elements set to a shape R4 does not allow (a number where a list of backbone elements
+# belongs, a string where a Quantity belongs...), whether or not the example had them.
+ELEMENTS = (
+    "referenceRange",
+    "interpretation",
+    "valueQuantity",
+    "component",
+    "code",
+    "category",
+    "dosageInstruction",
+    "reaction",
+    "criticality",
+    "medicationCodeableConcept",
+    "vaccineCode",
+    "clinicalStatus",
+)
+WRONG_SHAPES = st.sampled_from([0, 5.1, -1, "", "high", True, None, [], [1, 2], [None], {}])
+
+
+def resources(value):
+    """Paths of every FHIR resource (an object with a resourceType) inside a request."""
+    return [p for p in paths(value) if _resource_at(value, p)]
+
+
+def _resource_at(document, path) -> bool:
+    for step in path:
+        document = document[step]
+    return isinstance(document, dict) and isinstance(document.get("resourceType"), str)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fhir_elements_of_the_wrong_shape_never_give_a_5xx(fuzz_client, data):
+    example = data.draw(st.sampled_from(EXAMPLES))
+    path = data.draw(st.sampled_from(resources(example)))
+    element = data.draw(st.sampled_from(ELEMENTS))
+    mutated = replaced(example, (*path, element), data.draw(WRONG_SHAPES | JSON))
+    assert post(fuzz_client, mutated) in (200, 400, 412)
+
+
+def test_a_potassium_reference_range_given_as_a_number_is_not_used(fuzz_client):
+    body = json.loads((ROOT / "examples" / "requests" / "patient-view-egfr-fall.json").read_text())
+    for entry in body["prefetch"]["potassium"]["entry"]:
+        entry["resource"]["referenceRange"] = 5
+    assert post(fuzz_client, body) == 200
+
+
 def test_fuzz_examples_are_real_requests():
     assert len(EXAMPLES) >= 5 and all(
         Path(ROOT / "examples" / "requests").exists() for _ in EXAMPLES
