@@ -8,9 +8,10 @@ from pathlib import Path
 
 from . import graph as rdf
 from .cards import CardLayout, CardTemplate, load_cards
+from .compile_rules import Contract, FieldType
 from .model import KnowledgeError
 from .rules_host import RuleHost
-from .rulesets import Rule, load_rules, load_yaml
+from .rulesets import Rule, fact_kinds, load_rules
 from .services import Service, load_services
 from .vocabulary import LabelInfo, MonitoringItem, Regimen, Statement, Vocabulary
 
@@ -25,7 +26,7 @@ class KnowledgeBase:
     regimens: dict[str, Regimen]
     monitoring: dict[str, MonitoringItem]
     statements: dict[str, Statement]
-    fact_kinds: dict[str, dict[str, str]]
+    fact_kinds: dict[str, dict[str, FieldType]]
     rules: dict[str, Rule]
     cards: dict[str, CardTemplate]
     layout: CardLayout
@@ -42,8 +43,9 @@ def load_knowledge(root: Path | str) -> KnowledgeBase:
     rdf.check_shapes(graph, origin, root)
     vocabulary, params = rdf.vocabulary(graph), rdf.parameters(graph)
     regimens, statements = rdf.regimens(graph), rdf.statements(graph)
-    fact_kinds = _fact_kinds(root)
-    rules = load_rules(root, fact_kinds, params, set(statements))
+    monitoring = rdf.monitoring(graph)
+    contract = Contract(fact_kinds(root), params, vocabulary_keys(vocabulary, monitoring))
+    rules = load_rules(root, contract, set(statements))
     cards, layout = load_cards(root, rules, set(regimens))
     services = load_services(root, rules, vocabulary.code_sets)
     host = RuleHost({sid: _ruleset(s, rules) for sid, s in services.items()})
@@ -54,9 +56,9 @@ def load_knowledge(root: Path | str) -> KnowledgeBase:
         vocabulary=vocabulary,
         params=params,
         regimens=regimens,
-        monitoring=rdf.monitoring(graph),
+        monitoring=monitoring,
         statements=statements,
-        fact_kinds=fact_kinds,
+        fact_kinds=contract.kinds,
         rules=rules,
         cards=cards,
         layout=layout,
@@ -74,11 +76,15 @@ def content_hash(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _fact_kinds(root: Path) -> dict[str, dict[str, str]]:
-    kinds = load_yaml(root / "facts.yaml", root)
-    if not isinstance(kinds, dict) or not all(isinstance(v, dict) for v in kinds.values()):
-        raise KnowledgeError("facts.yaml", "facts", "map each fact kind to its fields")
-    return kinds
+def vocabulary_keys(vocabulary: Vocabulary, monitoring: dict[str, MonitoringItem]) -> dict:
+    """The keys a condition may name, per vocabulary key type of facts.yaml."""
+    return {
+        "drug": frozenset(vocabulary.drugs),
+        "drug-class": frozenset(vocabulary.classes),
+        "code-set": frozenset(vocabulary.code_sets),
+        "substance": frozenset(vocabulary.substances) | frozenset(vocabulary.drugs),
+        "monitoring-item": frozenset(monitoring),
+    }
 
 
 def _ruleset(service: Service, rules: dict[str, Rule]) -> dict[str, dict]:
