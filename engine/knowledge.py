@@ -9,9 +9,10 @@ from pathlib import Path
 from . import graph as rdf
 from . import schemas
 from .cards import CardLayout, CardTemplate, load_cards
+from .compile_rules import Contract, FieldType
 from .model import KnowledgeError
 from .rules_host import RuleHost
-from .rulesets import Rule, load_rules
+from .rulesets import Rule, fact_kinds, load_rules
 from .services import Service, load_services
 from .vocabulary import LabelInfo, MonitoringItem, Regimen, Statement, Vocabulary
 
@@ -26,7 +27,7 @@ class KnowledgeBase:
     regimens: dict[str, Regimen]
     monitoring: dict[str, MonitoringItem]
     statements: dict[str, Statement]
-    fact_kinds: dict[str, dict[str, str]]
+    fact_kinds: dict[str, dict[str, FieldType]]
     rules: dict[str, Rule]
     cards: dict[str, CardTemplate]
     layout: CardLayout
@@ -44,8 +45,9 @@ def load_knowledge(root: Path | str) -> KnowledgeBase:
     rdf.check_shapes(graph, origin, root)
     vocabulary, params = rdf.vocabulary(graph), rdf.parameters(graph)
     regimens, statements = rdf.regimens(graph), rdf.statements(graph)
-    fact_kinds = documents["facts.yaml"]
-    rules = load_rules(documents, fact_kinds, params, set(statements))
+    monitoring = rdf.monitoring(graph)
+    contract = Contract(fact_kinds(root), params, vocabulary_keys(vocabulary, monitoring))
+    rules = load_rules(root, contract, set(statements))
     cards, layout = load_cards(documents, rules, set(regimens))
     services = load_services(documents, rules, vocabulary.code_sets)
     try:
@@ -59,9 +61,9 @@ def load_knowledge(root: Path | str) -> KnowledgeBase:
         vocabulary=vocabulary,
         params=params,
         regimens=regimens,
-        monitoring=rdf.monitoring(graph),
+        monitoring=monitoring,
         statements=statements,
-        fact_kinds=fact_kinds,
+        fact_kinds=contract.kinds,
         rules=rules,
         cards=cards,
         layout=layout,
@@ -77,6 +79,17 @@ def content_hash(root: Path) -> str:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def vocabulary_keys(vocabulary: Vocabulary, monitoring: dict[str, MonitoringItem]) -> dict:
+    """The keys a condition may name, per vocabulary key type of facts.yaml."""
+    return {
+        "drug": frozenset(vocabulary.drugs),
+        "drug-class": frozenset(vocabulary.classes),
+        "code-set": frozenset(vocabulary.code_sets),
+        "substance": frozenset(vocabulary.substances) | frozenset(vocabulary.drugs),
+        "monitoring-item": frozenset(monitoring),
+    }
 
 
 def _ruleset(service: Service, rules: dict[str, Rule]) -> dict[str, dict]:

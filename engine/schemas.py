@@ -31,22 +31,6 @@ def _mapping(properties: dict, required: tuple[str, ...] = (), extra: Any = Fals
     }
 
 
-# A rule's condition: `all` lists one-alias mappings, alias -> fact pattern (checked in rulesets).
-_PATTERN = {
-    "type": "object",
-    "minProperties": 1,
-    "maxProperties": 1,
-    "additionalProperties": {"type": "object"},
-}
-_RULE = _mapping(
-    {
-        "id": _TEXT,
-        "cites": _TEXT,
-        "when": _mapping({"all": {"type": "array", "minItems": 1, "items": _PATTERN}}, ("all",)),
-    },
-    ("id", "cites", "when"),
-)
-RULES = {**_mapping({"rules": {"type": "array", "items": _RULE}}), "patternProperties": _ANCHORS}
 _ACTION = _mapping(
     {
         "type": _TEXT,
@@ -117,17 +101,9 @@ SERVICES = {
     ),
     "patternProperties": _ANCHORS,
 }
-FACTS = {
-    "type": "object",
-    "additionalProperties": {"type": "object", "additionalProperties": _TEXT},
-}
-
-
 # (glob under knowledge/, schema); a file takes the first pattern it matches.
 FILES = (
-    ("facts.yaml", FACTS),
     ("services.yaml", SERVICES),
-    ("rules/*.yaml", RULES),
     ("cards/_shared.yaml", SHARED_CARDS),
     ("cards/*.yaml", CARDS),
 )

@@ -7,15 +7,16 @@ import json
 import os
 import sys
 from datetime import date
+from difflib import get_close_matches
 from pathlib import Path
 
 from cds_hooks.config import ConfigError, load_config
-from engine import KnowledgeError, load_knowledge
+from engine import KnowledgeBase, KnowledgeError, load_knowledge
 
 from . import canonical, conformance
 from .cases import run_cases
 from .check import check
-from .explain import explain
+from .explain import compiled, explain
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True)
     cmd = commands.add_parser("check", help="validate the knowledge; list unverified codes")
     cmd.add_argument("dir", nargs="?", type=Path, default=KNOWLEDGE)
+    cmd.add_argument("--compiled", action="store_true", help="print every rule's compiled form")
     cmd.set_defaults(run=_check)
     cmd = commands.add_parser("test", help="run the YAML cases")
     cmd.add_argument("--knowledge", type=Path, default=KNOWLEDGE)
@@ -43,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--coverage", action="store_true", help="print per-rule case counts")
     cmd.set_defaults(run=_test)
     cmd = commands.add_parser("explain", help="evaluate a hook request offline, with the trace")
-    cmd.add_argument("request", help="request JSON file, or - for stdin")
+    cmd.add_argument("request", nargs="?", help="request JSON file, or - for stdin")
+    cmd.add_argument("--compiled", metavar="RULE", help="show one rule's compiled form instead")
     cmd.add_argument("--knowledge", type=Path, default=KNOWLEDGE)
     cmd.add_argument("--service", help="service id (default: the one for the request's hook)")
     cmd.add_argument("--now", type=date.fromisoformat, help="evaluation date (default today)")
@@ -67,6 +70,8 @@ def _check(args) -> int:
     print(f"{len(report.unverified)} entries still marked unverified:")
     for line in report.unverified:
         print(f"  {line}")
+    if args.compiled and report.ok:
+        print("\n\n".join(compiled(rule) for rule in report.rules.values()))
     print("knowledge OK" if report.ok else f"{len(report.errors)} problem(s)")
     return 0 if report.ok else 1
 
@@ -85,8 +90,22 @@ def _test(args) -> int:
 
 
 def _explain(args) -> int:
+    if args.compiled:
+        return _compiled(load_knowledge(args.knowledge), args.compiled)
+    if args.request is None:
+        print("labelwise explain: give a request file (or -), or --compiled RULE", file=sys.stderr)
+        return 2
     text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text()
     print(explain(load_knowledge(args.knowledge), json.loads(text), args.service, args.now))
+    return 0
+
+
+def _compiled(kb: KnowledgeBase, rule_id: str) -> int:
+    if rule_id not in kb.rules:
+        close = get_close_matches(rule_id, list(kb.rules), n=3)
+        print(f"unknown rule {rule_id!r}; did you mean: {', '.join(close)}?", file=sys.stderr)
+        return 1
+    print(compiled(kb.rules[rule_id]))
     return 0
 
 

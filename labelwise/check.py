@@ -10,6 +10,7 @@ from rdflib import RDF, Graph, URIRef
 
 from engine import KnowledgeError, load_knowledge
 from engine.graph import LW, read_graph
+from engine.rulesets import Rule
 
 from .canonical import not_canonical
 
@@ -18,6 +19,7 @@ from .canonical import not_canonical
 class CheckReport:
     errors: list[str] = field(default_factory=list)
     unverified: list[str] = field(default_factory=list)
+    rules: dict[str, Rule] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -27,7 +29,7 @@ class CheckReport:
 def check(root: Path) -> CheckReport:
     report = CheckReport()
     try:
-        load_knowledge(root)
+        report.rules = load_knowledge(root).rules
     except KnowledgeError as error:
         report.errors.append(f"{error.file}: {error.node}: {error.message}")
         return report

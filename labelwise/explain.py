@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
 from cds_hooks.assess import assess
 from engine import KnowledgeBase
 from engine.explain import unmatched_patterns
+from engine.rulesets import Rule
 
 
 def service_for(kb: KnowledgeBase, body: dict[str, Any], service_id: str | None) -> str:
@@ -51,3 +53,13 @@ def _why(aliases: list[str] | None, orders: bool) -> str:
 
 def _values(data: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, "", [], {}))
+
+
+def compiled(rule: Rule) -> str:
+    """A rule as written (named conditions, patterns) and the durable-rules JSON it runs as."""
+    lines = [f"{rule.id} ({rule.file}, cites {rule.cites})", "  when:"]
+    lines += [f"    - {item}" for item in rule.when]
+    patterns = [json.dumps(pattern, ensure_ascii=False) for pattern in rule.condition]
+    lines += ["  compiled (durable-rules JSON):", '    {"all": [']
+    lines += [f"      {p}," for p in patterns[:-1]] + [f"      {patterns[-1]}", "    ]}"]
+    return "\n".join(lines)

@@ -35,6 +35,24 @@ VOC = {
 }
 
 
+NEW_RULE = """
+  - id: interaction.potassium-raising-at-start
+    cites: hyperkalemia
+    when:
+      - starting-voclosporin
+      - other: medication where classes contains potassium-raising
+"""
+NEW_CARD = """
+interaction.potassium-raising-at-start:
+  indicator: warning
+  summary: "Check potassium before starting voclosporin with {{ other.name | truncate(60) }}"
+  detail: |-
+    Voclosporin may cause hyperkalemia, more so with **{{ other.name }}**. Measure serum
+    potassium before the first dose.
+"""
+GUIDE = ROOT / "docs" / "knowledge-authoring.md"
+
+
 def write_case(tmp_path: Path, name: str, **case) -> Path:
     path = tmp_path / f"{name}.yaml"
     doc = {"description": name, "now": "2026-11-01", "patient": {"birthDate": "1980-01-01"}, **case}
@@ -44,6 +62,48 @@ def write_case(tmp_path: Path, name: str, **case) -> Path:
 
 def fired(knowledge: Path, case: Path) -> frozenset[str]:
     return run_case(load_knowledge(knowledge), case).fired
+
+
+def test_a_new_rule_in_the_condition_language_fires_with_no_python(knowledge_copy, tmp_path):
+    assert NEW_RULE.strip() in GUIDE.read_text() and NEW_CARD.strip() in GUIDE.read_text()
+    spironolactone = {"id": "spiro", "text": "spironolactone 25 MG Oral Tablet", "rxnorm": "9997"}
+    starting = write_case(
+        tmp_path,
+        "starting",
+        service="voclosporin-order-sign",
+        draftOrders=[{**VOC, "id": "voc"}],
+        medications=[spironolactone],
+    )
+    continuing = write_case(
+        tmp_path,
+        "continuing",
+        service="voclosporin-order-sign",
+        medications=[VOC],
+        draftOrders=[{**spironolactone, "id": "spiro-new"}],
+    )
+    assert "interaction.potassium-raising-at-start" not in fired(knowledge_copy, starting)
+    for folder, text in (("rules", NEW_RULE), ("cards", NEW_CARD)):
+        path = knowledge_copy / folder / "interactions.yaml"
+        path.write_text(path.read_text() + text)
+    assert main(["check", str(knowledge_copy)]) == 0
+    assert {"interaction.potassium-raising-at-start", "interaction.potassium-raising"} <= fired(
+        knowledge_copy, starting
+    )
+    assert "interaction.potassium-raising-at-start" not in fired(knowledge_copy, continuing)
+
+
+def test_a_typo_gives_the_error_shown_in_the_guide_and_explain_shows_the_compiled_form(
+    knowledge_copy, capsys
+):
+    shared = knowledge_copy / "rules" / "_shared.yaml"
+    shared.write_text(shared.read_text().replace("status == draft", "status == drafted", 1))
+    assert main(["check", str(knowledge_copy)]) == 1
+    error = capsys.readouterr().out.split("\n0 entries")[0]
+    assert error.count("\n") == 2 and error in GUIDE.read_text()
+    assert main(["explain", "--compiled", "bp.do-not-initiate"]) == 0
+    out = capsys.readouterr().out
+    assert "- starting-voclosporin" in out
+    assert '{"bp": {"$and": [{"kind": "blood-pressure"}, {"$lte": {"age_days": 30}}' in out
 
 
 def test_adding_a_drug_to_the_moderate_inhibitor_class_needs_no_python(knowledge_copy, tmp_path):

@@ -130,7 +130,13 @@ def replaced(document: Any, where: tuple, value: Any) -> Any:
     return copy
 
 
-MUTATIONS = list(mutations())
+def still_valid(file: str, where: tuple, wrong: Any) -> bool:
+    """A list of words as a field's type in facts.yaml is an allowed-values type, not an error."""
+    is_type = file == "facts.yaml" and where[-1:] == ("type",)
+    return is_type and isinstance(wrong, list) and all(isinstance(w, str) for w in wrong)
+
+
+MUTATIONS = [m for m in mutations() if not still_valid(*m)]
 
 
 def test_the_shape_table_covers_every_knowledge_yaml_file_deeply():
@@ -156,14 +162,14 @@ def test_a_rules_file_that_is_a_string_is_named_by_labelwise_check(knowledge_cop
     (knowledge_copy / "rules" / "dosing.yaml").write_text("just a sentence\n")
     assert main(["check", str(knowledge_copy)]) == 1
     out = capsys.readouterr().out
-    assert "error: rules/dosing.yaml: document: 'just a sentence' is not of type 'object'" in out
+    assert "error: rules/dosing.yaml: /: line 1, column 1: 'just a sentence' is not of type" in out
     assert "Traceback" not in out
 
 
 def test_a_yaml_key_that_is_not_text_is_named(knowledge_copy):
     facts = knowledge_copy / "facts.yaml"
     facts.write_text(facts.read_text() + "\non: a YAML 1.1 boolean key\n")
-    with pytest.raises(KnowledgeError, match="key True must be text") as raised:
+    with pytest.raises(KnowledgeError, match=r"\[True\]") as raised:
         load_knowledge(knowledge_copy)
     assert raised.value.file == "facts.yaml"
 
