@@ -1,4 +1,5 @@
-"""The `labelwise` command: check, test, explain, format and serve the knowledge."""
+"""The `labelwise` command: check, test, explain, format and serve the knowledge, and write
+the example requests for a given day."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from cds_hooks.config import ConfigError, load_config
@@ -15,6 +16,7 @@ from engine import KnowledgeError, load_knowledge
 from . import canonical
 from .cases import run_cases
 from .check import check
+from .examples import write_examples
 from .explain import explain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except KnowledgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except ConfigError as error:
+        print(f"labelwise: {error}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,8 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("request", help="request JSON file, or - for stdin")
     cmd.add_argument("--knowledge", type=Path, default=KNOWLEDGE)
     cmd.add_argument("--service", help="service id (default: the one for the request's hook)")
-    cmd.add_argument("--now", type=date.fromisoformat, help="evaluation date (default today)")
+    cmd.add_argument(
+        "--now", type=date.fromisoformat, help="evaluation date (default LABELWISE_NOW)"
+    )
     cmd.set_defaults(run=_explain)
+    cmd = commands.add_parser("examples", help="write the example requests dated for a day")
+    cmd.add_argument("--now", type=date.fromisoformat, help="their day (default LABELWISE_NOW)")
+    cmd.add_argument("--out", type=Path, default=ROOT / "var" / "requests")
+    cmd.set_defaults(run=_examples)
     cmd = commands.add_parser("format", help="rewrite Turtle files in canonical form")
     cmd.add_argument("dir", nargs="?", type=Path, default=KNOWLEDGE)
     cmd.set_defaults(run=_format)
@@ -83,8 +94,21 @@ def _test(args) -> int:
 
 def _explain(args) -> int:
     text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text()
-    print(explain(load_knowledge(args.knowledge), json.loads(text), args.service, args.now))
+    now = args.now or _configured_now()
+    print(explain(load_knowledge(args.knowledge), json.loads(text), args.service, now))
     return 0
+
+
+def _examples(args) -> int:
+    for path in write_examples(args.now or _configured_now(), args.out):
+        print(path)
+    return 0
+
+
+def _configured_now() -> date:
+    """LABELWISE_NOW as the service reads it, else today (UTC)."""
+    pinned = load_config()["NOW"]
+    return date.fromisoformat(pinned) if pinned else datetime.now(UTC).date()
 
 
 def _format(args) -> int:
