@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from engine import Finding, KnowledgeBase
@@ -14,6 +15,7 @@ from engine.vocabulary import MonitoringItem, Regimen
 SUMMARY_LIMIT = 140
 UCUM = "http://unitsofmeasure.org"
 EXPLANATION = "org.labelwise.explanation"
+DAILY = {1: "once daily", 2: "twice daily"}
 
 
 def render_cards(
@@ -22,35 +24,64 @@ def render_cards(
     resources: dict[str, dict[str, Any]],
     patient_id: str,
 ) -> list[dict[str, Any]]:
-    return [
-        _card(kb, kb.cards[f.rule_id], f, {**resources, "$patient": patient_id}) for f in findings
-    ]
+    resources = {**resources, "$patient": patient_id}
+    return [_card(kb, kb.cards[f.rule_id], f, resources) for f in grouped(kb, findings)]
+
+
+def grouped(kb: KnowledgeBase, findings: list[Finding]) -> list[Finding]:
+    """One finding per problem: findings of a rule whose card groups on an alias, alike but for
+    that alias (several NSAIDs, say), become one finding holding each of those facts."""
+    merged: dict[tuple, Finding] = {}
+    for finding in findings:
+        alias = kb.cards[finding.rule_id].group
+        key = (finding.rule_id, tuple((a, f.ref) for a, f in finding.facts if a != alias))
+        if alias is None:
+            merged[(finding,)] = finding
+        elif key in merged:
+            extra = tuple((a, f) for a, f in finding.facts if a == alias)
+            merged[key] = replace(merged[key], facts=merged[key].facts + extra)
+        else:
+            merged[key] = finding
+    return list(merged.values())
 
 
 def _names(kb: KnowledgeBase, finding: Finding) -> dict[str, Any]:
-    facts = {alias: _fact_view(f) for alias, f in finding.facts}
-    focus = finding.focus
+    views = [(alias, fact, _fact_view(fact)) for alias, fact in finding.facts]
+    facts: dict[str, dict[str, Any]] = {}
+    for alias, _, view in views:
+        if alias in facts:  # a grouped card: the alias names every fact it holds
+            names = list(dict.fromkeys(facts[alias]["names"] + view["names"]))
+            view = {**facts[alias], "names": names, "name": _and(names)}
+        facts[alias] = view
+    focus = next((view for _, fact, view in views if fact.focus), None)
     return {
         **facts,
-        "focus": _fact_view(focus) if focus else None,
-        "facts": list(facts.values()),
+        "focus": focus,
+        "facts": [view for _, fact, view in views if fact.ref],  # the chart entries used
         "params": kb.params,
         "regimens": kb.regimens,
         "drugs": kb.vocabulary.drugs,
         "label": kb.label,
         "sections": finding.sections,
+        "cited": [
+            f"§{s}" if s[0].isdigit() else s for s in sorted(finding.sections, key=_label_order)
+        ],
         "statement": finding.statement,
     }
 
 
+def _label_order(section: str) -> tuple[int, ...]:
+    """Label order: unnumbered parts (the Boxed Warning) first, then 2.1 < 5.2 < 5.10 < 7."""
+    return tuple(map(int, section.split("."))) if section[0].isdigit() else (0,)
+
+
 def _fact_view(fact: Fact) -> dict[str, Any]:
-    return {
-        "name": None,
-        "status": None,
-        **fact.data,
-        "ref": fact.ref or "not recorded",
-        "kind": fact.kind,
-    }
+    view = {"name": None, "status": None, **fact.data, "kind": fact.kind}
+    return {**view, "ref": fact.ref or "not recorded", "names": [view["name"]]}
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _card(kb, template: CardTemplate, finding: Finding, resources: dict) -> dict[str, Any]:
@@ -106,14 +137,17 @@ def _suggestion(kb, suggestion, finding: Finding, names: dict, resources: dict) 
         if built is None:
             return None
         actions.append(built)
-    out = {"label": suggestion.label.render(names), "uuid": str(uuid.uuid4()), "actions": actions}
-    if suggestion.recommended:
-        out["isRecommended"] = True
-    return out
+    return {
+        "label": suggestion.label.render(names),
+        "uuid": str(uuid.uuid4()),
+        "isRecommended": suggestion.recommended,  # optional in the spec, required by HealthChain
+        "actions": actions,
+    }
 
 
 def _action(kb, action: Action, fact: Fact | None, names: dict, resources: dict) -> dict | None:
-    """Delete a draft order, update a MedicationRequest to a regimen, or create an order."""
+    """Delete a draft order; change a MedicationRequest to a regimen (an update of a draft, a new
+    draft order replacing an active one); or create an order."""
     if fact is None:
         return None
     base = {"type": action.type, "description": action.description.render(names)}
@@ -128,7 +162,10 @@ def _action(kb, action: Action, fact: Fact | None, names: dict, resources: dict)
     if resource is None:
         return None
     dose = float(action.dose_mg.render(names)) if action.dose_mg else None
-    return {**base, "resource": with_regimen(resource, kb.regimens[action.regimen], dose)}
+    dosage = regimen_dosage(kb.regimens[action.regimen], dose)
+    if resource.get("status") == "draft":
+        return {**base, "resource": {**copy.deepcopy(resource), "dosageInstruction": dosage}}
+    return {**base, "type": "create", "resource": replacement(resource, fact.ref, dosage)}
 
 
 def service_request(kb: KnowledgeBase, item: MonitoringItem, patient_id: str) -> dict[str, Any]:
@@ -142,33 +179,39 @@ def service_request(kb: KnowledgeBase, item: MonitoringItem, patient_id: str) ->
     }
 
 
-def with_regimen(
-    resource: dict[str, Any], regimen: Regimen, dose_mg: float | None = None
-) -> dict[str, Any]:
-    updated = copy.deepcopy(resource)
-    updated["dosageInstruction"] = [
-        {
-            "sequence": i,
-            "text": f"{dose_mg} mg at {dose.time_of_day[:5]}" if dose_mg else dose.text,
-            "timing": {
-                "repeat": {
-                    "frequency": 1,
-                    "period": 1,
-                    "periodUnit": "d",
-                    "timeOfDay": [dose.time_of_day],
-                }
-            },
-            "doseAndRate": [
-                {
-                    "doseQuantity": {
-                        "value": dose_mg or dose.amount_mg,
-                        "unit": "mg",
-                        "system": UCUM,
-                        "code": "mg",
-                    }
-                }
-            ],
-        }
-        for i, dose in enumerate(regimen.doses, start=1)
+def replacement(resource: dict[str, Any], ref: str, dosage: list[dict]) -> dict[str, Any]:
+    """A new draft order of the same medicine with `dosage`, replacing the order `ref` (an
+    active order is changed by a new order, never edited in place)."""
+    kept = ("medicationCodeableConcept", "medicationReference", "contained", "subject")
+    return {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "order",
+        **{k: copy.deepcopy(resource[k]) for k in kept if k in resource},
+        "dosageInstruction": dosage,
+        "priorPrescription": {"reference": ref},
+    }
+
+
+def regimen_dosage(regimen: Regimen, dose_mg: float | None = None) -> list[dict[str, Any]]:
+    """The regimen as FHIR dosage: one instruction when every dose is the same (n times a day),
+    else one per dose as the label words it (morning, evening). No clock times are invented."""
+    amounts = [dose_mg or d.amount_mg for d in regimen.doses]
+    if len(set(amounts)) == 1:
+        times = DAILY.get(len(amounts), f"{len(amounts)} times daily")
+        text = f"{amounts[0]:g} mg {times}" if dose_mg else regimen.text
+        return [_instruction(1, text, amounts[0], len(amounts))]
+    return [
+        _instruction(i, d.text, amount, 1)
+        for i, (d, amount) in enumerate(zip(regimen.doses, amounts, strict=True), start=1)
     ]
-    return updated
+
+
+def _instruction(sequence: int, text: str, mg: float, per_day: int) -> dict[str, Any]:
+    quantity = {"value": mg, "unit": "mg", "system": UCUM, "code": "mg"}
+    return {
+        "sequence": sequence,
+        "text": text,
+        "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": quantity}],
+    }

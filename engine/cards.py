@@ -19,6 +19,16 @@ ENVIRONMENT = SandboxedEnvironment(
 )
 
 
+def clinical(value: float, *limits: float) -> str:
+    """A measured value as a clinician writes it: a whole number, with one decimal only where
+    rounding would put it on one of `limits` (an eGFR of 59.9 is not shown as the cut-off 60)."""
+    whole = round(value)
+    return f"{value:.1f}" if value != whole and whole in limits else str(whole)
+
+
+ENVIRONMENT.filters["clinical"] = clinical
+
+
 @dataclass(frozen=True)
 class Action:
     """delete `target`; update it to `regimen` (each dose `dose_mg` if given); or create an
@@ -47,6 +57,7 @@ class CardTemplate:
     detail: Any
     suggestions: tuple[Suggestion, ...]
     override_reasons: tuple[dict[str, str], ...]
+    group: str | None = None  # findings alike but for this alias share one card naming them all
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,8 @@ def _card(card_id, raw, file, rule, reason_sets, regimens) -> CardTemplate:
     if not reasons or any(set(r) != {"system", "code", "display"} for r in reasons):
         raise KnowledgeError(file, card_id, "override_reasons must name a complete Coding set")
     targets = {*rule.aliases, "focus"}
+    if raw.get("group") is not None and raw["group"] not in rule.aliases:
+        raise KnowledgeError(file, card_id, f"group must be one of {sorted(rule.aliases)}")
     suggestions = tuple(
         _suggestion(s, file, card_id, targets, regimens) for s in raw.get("suggestions", [])
     )
@@ -98,6 +111,7 @@ def _card(card_id, raw, file, rule, reason_sets, regimens) -> CardTemplate:
         detail=_compile(raw.get("detail"), file, card_id),
         suggestions=suggestions,
         override_reasons=tuple(reasons),
+        group=raw.get("group"),
     )
 
 

@@ -202,7 +202,6 @@ def regimens(graph: Graph) -> dict[str, Regimen]:
             doses=tuple(
                 Dose(
                     amount_mg=_number(graph.value(d, LW.amountMg)),
-                    time_of_day=str(graph.value(d, LW.timeOfDay)),
                     text=str(graph.value(d, RDFS.label)),
                 )
                 for d in doses

@@ -58,6 +58,7 @@ CARDS = {
             "summary": _TEXT,
             "detail": _TEXT,
             "override_reasons": _TEXT,
+            "group": _TEXT,
             "suggestions": {"type": "array", "items": _SUGGESTION},
         },
         ("indicator", "summary", "detail"),

@@ -75,8 +75,7 @@ class MonitoringItem:
 @dataclass(frozen=True)
 class Dose:
     amount_mg: float
-    time_of_day: str
-    text: str
+    text: str  # as the label words it: "15.8 mg (2 capsules) in the morning"
 
 
 @dataclass(frozen=True)

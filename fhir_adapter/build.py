@@ -60,10 +60,10 @@ class Build:
         `unusable` fact (a card says so) instead of failing the whole request."""
         try:
             yield
-        except UNREADABLE as error:
+        except UNREADABLE:
             kind = resource.get("resourceType", "resource") if resource else "Observation"
-            reason = f"unexpected structure ({type(error).__name__})"
-            data = {"resource": kind, "reason": reason}
+            reason = "its structure could not be read"
+            data = {"resource": kind, "field": "structure", "reason": reason}
             if resource and resource.get("resourceType") == "MedicationRequest":
                 keys = medications.drugs_named_safely(resource, self.kb.vocabulary)
                 data.update({"drug": keys[0]} if keys else {})

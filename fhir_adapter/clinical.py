@@ -88,10 +88,8 @@ def quantity_in(
         return None, "no numeric value"
     units = {quantity.get("code"), quantity.get("unit")} - {None}
     if code_set.units and not units & code_set.units:
-        return (
-            None,
-            f"unit {sorted(map(str, units)) or 'missing'} is not one of {sorted(code_set.units)}",
-        )
+        found = ", ".join(sorted(map(str, units))) or "missing"
+        return None, f"unit {found} is not one of {', '.join(sorted(code_set.units))}"
     return quantity["value"], quantity.get("comparator", "")
 
 

@@ -12,7 +12,7 @@ from .build import DATA_NAMES, DRAFT_TYPES, Build, PatientFacts
 from .coding import reference, texts
 from .labs import lab_and_course_facts
 from .request import HookRequest, bundle_resources
-from .validation import problem
+from .validation import DOSE, problem, unusable
 
 __all__ = ["PatientFacts", "patient_facts"]
 
@@ -87,13 +87,13 @@ def _medication(
     build: Build, resource: dict, keys: list[str], focus: bool, active_dose: float | None = None
 ) -> None:
     issue = problem(resource)
-    if issue:
-        data = {"resource": "MedicationRequest", "reason": issue, "drug": keys[0]}
-        build.out.add("unusable", resource, data, focus)
+    dose_readable = issue is None or not issue.element.startswith(DOSE)
+    if issue and dose_readable:
+        build.out.add("unusable", resource, {**unusable(resource, issue), "drug": keys[0]}, focus)
         return
     for key in keys:
         drug = build.kb.vocabulary.drugs[key]
-        dose = medications.dose(resource, drug)
+        dose = medications.dose(resource, drug) if dose_readable else {"dose_known": False}
         data = {
             "drug": key,
             "name": medications.display_name(resource),
@@ -114,7 +114,7 @@ def _allergy(build: Build, resource: dict) -> None:
         return
     issue = problem(resource)
     if issue:
-        build.out.add("unusable", resource, {"resource": "AllergyIntolerance", "reason": issue})
+        build.out.add("unusable", resource, unusable(resource, issue))
         return
     substance, drug = target
     vocabulary = build.kb.vocabulary
@@ -124,7 +124,10 @@ def _allergy(build: Build, resource: dict) -> None:
 
 
 def _background(build: Build) -> None:
-    """Which background therapies the label expects are missing from current and draft orders."""
+    """Which background therapies the label expects are missing from current and draft orders.
+    Without the medication list nothing is known to be missing (its gap has its own card)."""
+    if any(f.kind == "unavailable" and f.data["data"] == "medications" for f in build.out.facts):
+        return
     present = {c for f in build.out.facts if f.kind == "medication" for c in f.data["classes"]}
     expected = [
         c for c in build.kb.vocabulary.classes.values() if c.expected_with == build.kb.label.drug

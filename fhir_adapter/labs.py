@@ -8,7 +8,7 @@ from datetime import date
 from . import clinical, orders, therapy
 from .build import Build
 from .coding import effective_date
-from .validation import problem
+from .validation import problem, unusable
 
 
 def _readings(build: Build, key: str, code_set: str) -> list[therapy.Reading]:
@@ -24,7 +24,8 @@ def _readings(build: Build, key: str, code_set: str) -> list[therapy.Reading]:
     for obs, data, _ in found:
         if isinstance(data, str):
             if not readings:
-                build.out.add("unusable", obs, {"resource": "Observation", "reason": data})
+                data = {"resource": "Observation", "field": "result value", "reason": data}
+                build.out.add("unusable", obs, data)
             continue
         readings.append(therapy.Reading(obs, date.fromisoformat(data["date"]), data["value"]))
     return readings
@@ -39,7 +40,7 @@ def _provided(build: Build, key: str) -> bool:
 def _latest(build: Build, kind: str, reading: therapy.Reading, extra: dict | None = None) -> None:
     issue = problem(reading.resource)
     if issue:
-        build.out.add("unusable", reading.resource, {"resource": "Observation", "reason": issue})
+        build.out.add("unusable", reading.resource, unusable(reading.resource, issue))
         return
     data = {
         "value": reading.value,
@@ -63,6 +64,8 @@ def lab_and_course_facts(build: Build, label_orders: list[therapy.Order]) -> Non
             potassium[0],
             {"above_range": clinical.above_range(potassium[0].resource)},
         )
+    elif _provided(build, "potassium"):
+        build.out.gap("potassium", "no usable potassium result on record")
     pressure = None
     with build.reading(None):
         observations = build.prefetched("bloodPressure", "Observation")
@@ -120,6 +123,6 @@ def _monitoring(build: Build, past, start: date, reduced: bool, lasts: dict) -> 
 def _latest_course(build: Build, current: therapy.Reading, base: therapy.Reading) -> None:
     issue = problem(base.resource)
     if issue:
-        build.out.add("unusable", base.resource, {"resource": "Observation", "reason": issue})
+        build.out.add("unusable", base.resource, unusable(base.resource, issue))
         return
     build.out.add("egfr-course", current.resource, therapy.course(current, base))

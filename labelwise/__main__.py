@@ -1,4 +1,5 @@
-"""The `labelwise` command: check, test, explain, format and serve the knowledge."""
+"""The `labelwise` command: check, test, explain, format and serve the knowledge, and write
+the example requests for a given day."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from difflib import get_close_matches
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from engine import KnowledgeBase, KnowledgeError, load_knowledge
 from . import canonical, conformance
 from .cases import run_cases
 from .check import check
+from .examples import write_examples
 from .explain import compiled, explain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     except KnowledgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except ConfigError as error:
+        print(f"labelwise: {error}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,8 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--compiled", metavar="RULE", help="show one rule's compiled form instead")
     cmd.add_argument("--knowledge", type=Path, default=KNOWLEDGE)
     cmd.add_argument("--service", help="service id (default: the one for the request's hook)")
-    cmd.add_argument("--now", type=date.fromisoformat, help="evaluation date (default today)")
+    cmd.add_argument(
+        "--now", type=date.fromisoformat, help="evaluation date (default LABELWISE_NOW)"
+    )
     cmd.set_defaults(run=_explain)
+    cmd = commands.add_parser("examples", help="write the example requests dated for a day")
+    cmd.add_argument("--now", type=date.fromisoformat, help="their day (default LABELWISE_NOW)")
+    cmd.add_argument("--out", type=Path, default=ROOT / "var" / "requests")
+    cmd.set_defaults(run=_examples)
     cmd = commands.add_parser("format", help="rewrite Turtle files in canonical form")
     cmd.add_argument("dir", nargs="?", type=Path, default=KNOWLEDGE)
     cmd.set_defaults(run=_format)
@@ -96,7 +107,8 @@ def _explain(args) -> int:
         print("labelwise explain: give a request file (or -), or --compiled RULE", file=sys.stderr)
         return 2
     text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text()
-    print(explain(load_knowledge(args.knowledge), json.loads(text), args.service, args.now))
+    now = args.now or _configured_now()
+    print(explain(load_knowledge(args.knowledge), json.loads(text), args.service, now))
     return 0
 
 
@@ -107,6 +119,18 @@ def _compiled(kb: KnowledgeBase, rule_id: str) -> int:
         return 1
     print(compiled(kb.rules[rule_id]))
     return 0
+
+
+def _examples(args) -> int:
+    for path in write_examples(args.now or _configured_now(), args.out):
+        print(path)
+    return 0
+
+
+def _configured_now() -> date:
+    """LABELWISE_NOW as the service reads it, else today (UTC)."""
+    pinned = load_config()["NOW"]
+    return date.fromisoformat(pinned) if pinned else datetime.now(UTC).date()
 
 
 def _format(args) -> int:

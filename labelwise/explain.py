@@ -23,9 +23,10 @@ def explain(
     kb: KnowledgeBase, body: Any, service_id: str | None = None, now: date | None = None
 ) -> str:
     service = kb.services[service_for(kb, body, service_id)]
-    result = assess(kb, service.id, body, now or datetime.now(UTC).date())
+    now = now or datetime.now(UTC).date()
+    result = assess(kb, service.id, body, now)
     findings, facts, cards = result.findings, result.facts, result.cards()
-    lines = [f"service {service.id} ({service.hook}), knowledge {kb.version}", ""]
+    lines = [f"service {service.id} ({service.hook}), knowledge {kb.version}, as of {now}", ""]
     for card, finding in zip(cards, findings, strict=True):
         lines.append(f"[{card['indicator']}] {card['summary']}")
         lines.append(f"  rule {finding.rule_id}, label section {', '.join(finding.sections)}")

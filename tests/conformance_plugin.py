@@ -54,5 +54,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def _whole_suite(config: pytest.Config) -> bool:
     """Only a run of every test can say a requirement has no passing test."""
     option = config.option
-    selected = option.keyword or option.markexpr not in ("", "req") or option.lf
+    selected = option.keyword or option.markexpr not in ("", "req") or getattr(option, "lf", 0)
     return not selected and set(config.args) <= {"tests", str(config.rootpath / "tests")}

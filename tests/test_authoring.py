@@ -86,9 +86,8 @@ def test_a_new_rule_in_the_condition_language_fires_with_no_python(knowledge_cop
         path = knowledge_copy / folder / "interactions.yaml"
         path.write_text(path.read_text() + text)
     assert main(["check", str(knowledge_copy)]) == 0
-    assert {"interaction.potassium-raising-at-start", "interaction.potassium-raising"} <= fired(
-        knowledge_copy, starting
-    )
+    also = "interaction.potassium-raising-unchecked"  # the case has no potassium on record
+    assert {"interaction.potassium-raising-at-start", also} <= fired(knowledge_copy, starting)
     assert "interaction.potassium-raising-at-start" not in fired(knowledge_copy, continuing)
 
 
@@ -207,6 +206,33 @@ def test_explain_shows_the_trace_and_why_other_rules_did_not_fire(capsys, tmp_pa
     assert "rule contraindication.strong-cyp3a4-inhibitor, label section 4" in out
     assert "inhibitor: medication MedicationRequest/keto" in out
     assert "dose.moderate-cyp3a4-inhibitor: no fact matched 'inhibitor'" in out
+
+
+def test_explain_evaluates_as_of_labelwise_now_like_the_service(monkeypatch, capsys):
+    request = ROOT / "examples" / "requests" / "patient-view-egfr-fall.json"
+    monkeypatch.setenv("LABELWISE_NOW", "2026-11-01")
+    assert main(["explain", str(request)]) == 0
+    out = capsys.readouterr().out
+    assert "as of 2026-11-01" in out.splitlines()[0]
+    assert "rule renal.egfr-fall-reduce" in out
+
+
+def test_examples_command_writes_every_example_dated_for_the_day_asked(tmp_path, capsys):
+    assert main(["examples", "--now", "2026-11-11", "--out", str(tmp_path)]) == 0
+    written = sorted(tmp_path.glob("*.json"))
+    assert [p.name for p in written] == sorted(
+        p.name for p in (ROOT / "examples" / "requests").glob("*.json")
+    )
+    body = json.loads((tmp_path / "order-sign-voclosporin-with-ketoconazole.json").read_text())
+    assert body["prefetch"]["patient"]["birthDate"] == "1985-04-22"  # 10 days after 1985-04-12
+    assert str(tmp_path) in capsys.readouterr().out
+
+
+def test_explain_refuses_a_labelwise_now_that_is_not_a_date(monkeypatch, capsys):
+    monkeypatch.setenv("LABELWISE_NOW", "yesterday")
+    request = ROOT / "examples" / "requests" / "patient-view-egfr-fall.json"
+    assert main(["explain", str(request)]) == 2
+    assert "LABELWISE_NOW" in capsys.readouterr().err
 
 
 def test_explain_reads_stdin_and_says_when_no_evaluated_order_was_involved(monkeypatch, capsys):

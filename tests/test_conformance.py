@@ -278,11 +278,6 @@ def test_links_are_labelled_absolute_urls_without_app_context(cards):
             assert "appContext" not in link
 
 
-@req(110)
-def test_cards_offer_the_label_section_as_a_link_for_drill_down(cards):
-    assert all(c.get("links") for c in cards if c["source"].get("url"))
-
-
 @req(115, 116, 220)
 def test_a_source_topic_when_present_is_a_coding(cards):
     for topic in (c["source"]["topic"] for c in cards if "topic" in c["source"]):

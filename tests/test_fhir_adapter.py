@@ -258,16 +258,53 @@ def test_hl7_allergy_example_is_not_a_voclosporin_allergy(kb):
     ] == []
 
 
-def test_draft_bundle_without_type_is_accepted(kb):
+def test_the_sandbox_draft_with_an_object_category_is_read_because_no_check_reads_category(kb):
     sandbox = external("cds-hooks", "sandbox-captured", "sandbox-order-sign-request.json")
-    assert "type" not in sandbox["context"]["draftOrders"]
+    draft = sandbox["context"]["draftOrders"]
+    assert "type" not in draft and isinstance(draft["entry"][0]["resource"]["category"], dict)
     facts = facts_of(kb, sandbox, hook="order-sign")
-    (unusable,) = [f for f in facts if f.kind == "unusable"]
-    assert (
-        unusable.focus
-        and unusable.data["drug"] == "cyclosporine"
-        and "category" in unusable.data["reason"]
-    )
+    (medication,) = [f for f in facts if f.kind == "medication"]
+    assert medication.focus and medication.data["drug"] == "cyclosporine"
+    assert [f for f in facts if f.kind == "unusable"] == []
+
+
+def test_an_invalid_element_a_check_reads_makes_the_order_unusable_naming_it(kb):
+    concept = {"text": "ketoconazole 200 MG Oral Tablet", "coding": {"code": "6135"}}
+    body = request({"medications": bundle(order(medicationCodeableConcept=concept))})
+    (fact,) = [f for f in facts_of(kb, body) if f.kind == "unusable"]
+    assert fact.data == {
+        "resource": "MedicationRequest",
+        "field": "medication",
+        "element": "medicationCodeableConcept.coding",
+        "reason": "its medication is not in a form FHIR R4 allows",
+        "drug": "ketoconazole",
+    }
+
+
+def test_invalid_dose_instructions_leave_the_order_read_with_its_dose_unknown(kb):
+    instructions = dosage(23.7, "mg", repeat={"frequency": "twice", "period": 1})
+    concept = {"text": "voclosporin 7.9 MG Oral Capsule"}
+    resource = order(medicationCodeableConcept=concept, dosageInstruction=instructions)
+    (fact,) = [
+        f
+        for f in facts_of(kb, request({"medications": bundle(resource)}))
+        if f.ref == "MedicationRequest/m1"
+    ]
+    assert fact.kind == "medication" and fact.data["dose_known"] is False
+
+
+def test_an_invalid_allergy_criticality_makes_the_allergy_unusable_naming_it(kb):
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "id": "a1",
+        "patient": {"reference": "Patient/p"},
+        "code": {"text": "voclosporin"},
+        "criticality": ["high"],
+    }
+    (fact,) = [
+        f for f in facts_of(kb, request({"allergies": bundle(allergy)})) if f.kind == "unusable"
+    ]
+    assert (fact.data["field"], fact.data["element"]) == ("criticality", "criticality")
 
 
 def test_a_bundle_entry_without_a_resource_is_a_request_error(kb):

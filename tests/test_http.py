@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from cds_hooks import create_app
 from invariants import assert_no_empty_values, assert_valid_cards
+from labelwise.examples import write_examples
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "requests"
 EXPECTED = {
@@ -69,12 +72,21 @@ def test_every_example_file_has_an_expectation():
     assert {p.name for p in EXAMPLES.glob("*.json")} == set(EXPECTED)
 
 
+@pytest.mark.parametrize("day", ["2028-02-29", "2031-07-15"])
+def test_every_example_moved_to_another_day_gets_the_same_cards(tmp_path, day):
+    app = create_app({"TESTING": True, "RELOAD_SECONDS": 0, "NOW": day})
+    for path in write_examples(date.fromisoformat(day), tmp_path):
+        body = json.loads(path.read_text())
+        response = post(app.test_client(), SERVICE_BY_HOOK[body["hook"]], body)
+        assert rule_ids(assert_valid_cards(response.json)) == EXPECTED[path.name], path.name
+
+
 def test_ketoconazole_example_returns_a_critical_card_suggesting_to_remove_the_draft(client):
     body = json.loads((EXAMPLES / "order-sign-voclosporin-with-ketoconazole.json").read_text())
     (card,) = post(client, "voclosporin-order-sign", body).json["cards"]
     assert card["indicator"] == "critical"
     assert "Contraindicated" in card["summary"] and "ketoconazole" in card["summary"]
-    assert card["source"]["label"].endswith("section 4")
+    assert card["source"]["label"] == "LUPKYNIS prescribing information §4"
     (action,) = card["suggestions"][0]["actions"]
     assert action == {**action, "type": "delete", "resourceId": "MedicationRequest/keto"}
     explanation = card["extension"]["org.labelwise.explanation"]
@@ -82,35 +94,40 @@ def test_ketoconazole_example_returns_a_critical_card_suggesting_to_remove_the_d
     assert refs == {"MedicationRequest/voc-active", "MedicationRequest/keto"}
 
 
-def test_moderate_inhibitor_card_suggests_the_reduced_voclosporin_dosage(client):
+def test_moderate_inhibitor_card_suggests_a_new_order_replacing_the_active_voclosporin(client):
     body = json.loads(
         (EXAMPLES / "order-select-fluconazole-for-patient-on-voclosporin.json").read_text()
     )
     (card,) = post(client, "voclosporin-order-select", body).json["cards"]
     assert card["indicator"] == "warning"
     (action,) = card["suggestions"][0]["actions"]
-    assert action["type"] == "update"
+    assert action["type"] == "create"  # an active order is replaced, never edited in place
     resource = action["resource"]
-    assert resource["id"] == "voc-active" and resource["resourceType"] == "MedicationRequest"
+    assert "id" not in resource and resource["status"] == "draft"
+    assert resource["priorPrescription"] == {"reference": "MedicationRequest/voc-active"}
     doses = [d["doseAndRate"][0]["doseQuantity"] for d in resource["dosageInstruction"]]
     assert [(d["value"], d["code"]) for d in doses] == [(15.8, "mg"), (7.9, "mg")]
-    times = [d["timing"]["repeat"]["timeOfDay"] for d in resource["dosageInstruction"]]
-    assert times == [["08:00:00"], ["20:00:00"]]
+    texts = [d["text"] for d in resource["dosageInstruction"]]
+    assert "morning" in texts[0] and "evening" in texts[1]
+    assert not any("timeOfDay" in d["timing"]["repeat"] for d in resource["dosageInstruction"])
 
 
 def test_egfr_fall_card_names_the_new_dose_and_the_values_used(client):
     body = json.loads((EXAMPLES / "patient-view-egfr-fall.json").read_text())
     (card,) = post(client, "voclosporin-patient-view", body).json["cards"]
     assert card["summary"] == (
-        "Reduce voclosporin to 15.8 mg twice daily: eGFR 54 is 22.9% below baseline 70"
+        "Reduce voclosporin to 15.8 mg twice daily: eGFR 54 is 23% below baseline 70"
     )
-    assert "2026-10-20" in card["detail"] and "Observation/egfr-base" in card["detail"]
+    assert "2026-10-20" in card["detail"]
+    explanation = card["extension"]["org.labelwise.explanation"]
+    assert any(
+        f["values"].get("baseline_ref") == "Observation/egfr-base" for f in explanation["facts"]
+    )
     (action,) = card["suggestions"][0]["actions"]
-    doses = [
-        d["doseAndRate"][0]["doseQuantity"]["value"]
-        for d in action["resource"]["dosageInstruction"]
-    ]
-    assert action["type"] == "update" and doses == [15.8, 15.8]
+    (dosage,) = action["resource"]["dosageInstruction"]
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 15.8
+    assert dosage["timing"]["repeat"]["frequency"] == 2 and dosage["text"] == "15.8 mg twice daily"
+    assert action["type"] == "create" and action["resource"]["status"] == "draft"
 
 
 def test_above_starting_dose_card_names_23_7_mg(client):
@@ -189,6 +206,7 @@ def test_request_over_the_size_limit_is_a_413_json_error(client):
     assert response.status_code == 413 and response.json["resourceType"] == "OperationOutcome"
 
 
+@pytest.mark.req("cds-hooks_2.0@208")
 def test_cors_preflight_allows_authorization_and_content_type(client):
     response = client.options(
         "/cds-services/voclosporin-order-sign",

@@ -117,15 +117,24 @@ def call(client, bearer: str | None, path: str = SERVICE):
     return client.post(path, json=BODY, headers=headers)
 
 
+@pytest.mark.req("cds-hooks_2.0@176", "cds-hooks_2.0@199", "cds-hooks_2.0@200", "cds-hooks_2.0@205")
 def test_es384_and_rs384_tokens_are_accepted(client, keys):
     assert call(client, token(keys)).status_code == 200
     assert call(client, token(keys, alg="RS384", kid="rsa-1")).status_code == 200
 
 
+@pytest.mark.req("cds-hooks_2.0@176")
 def test_keys_are_fetched_from_an_issuers_jwks_url(client, keys):
     assert call(client, token(keys, iss=URL_ISSUER)).status_code == 200
 
 
+@pytest.mark.req(
+    "cds-hooks_2.0@177",
+    "cds-hooks_2.0@195",
+    "cds-hooks_2.0@201",
+    "cds-hooks_2.0@203",
+    "cds-hooks_2.0@205",
+)
 @pytest.mark.parametrize(
     "make",
     [
@@ -399,6 +408,7 @@ def test_a_jti_replayed_to_another_worker_is_rejected(client, keys, tmp_path, jw
     assert call(other_worker, once).status_code == 401
 
 
+@pytest.mark.req("cds-hooks_2.0@177")
 def test_discovery_needs_a_token_audienced_to_it(client, keys):
     assert client.get("/cds-services").status_code == 401
     good = token(keys, aud=BASE + "/cds-services")
@@ -407,6 +417,7 @@ def test_discovery_needs_a_token_audienced_to_it(client, keys):
     )
 
 
+@pytest.mark.req("cds-hooks_2.0@208")
 def test_cors_preflight_needs_no_token(client):
     response = client.options(
         SERVICE,

@@ -81,6 +81,7 @@ def rule_ids(response) -> set[str]:
     return {c["extension"]["org.labelwise.explanation"]["ruleId"] for c in response.json["cards"]}
 
 
+@pytest.mark.req("cds-hooks_2.0@34", "cds-hooks_2.0@60", "cds-hooks_2.0@61")
 def test_absent_prefetch_is_fetched_from_the_fhir_server_with_the_bearer_token(
     fetching_client, fhir_server
 ):
@@ -113,6 +114,7 @@ def test_null_prefetch_keys_are_not_fetched(fetching_client, fhir_server):
     assert "medications" not in found and "allergies" not in found
 
 
+@pytest.mark.req("cds-hooks_2.0@52")
 def test_an_operation_outcome_prefetch_value_is_fetched_again(fetching_client, fhir_server):
     failed = {
         "resourceType": "OperationOutcome",
@@ -148,6 +150,7 @@ def test_a_slow_server_is_cut_off_by_the_timeout_and_the_budget():
     assert gaps(response)["medications"] == NOT_FETCHED
 
 
+@pytest.mark.req("cds-hooks_2.0@54")
 def test_no_prefetch_and_no_fhir_server_is_a_412(fetching_client):
     response = fetching_client.post(
         "/cds-services/voclosporin-order-sign", json=order_sign(None, token=None)

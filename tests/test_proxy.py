@@ -144,6 +144,7 @@ def oversized() -> bytes:
     return KETOCONAZOLE.read_bytes() + b" " * LIMIT
 
 
+@pytest.mark.req("cds-hooks_2.0@2", "cds-hooks_2.0@168")
 def test_a_hook_call_over_https_gets_the_critical_card(proxy, certificate):
     for host in ("localhost", "127.0.0.1"):  # the certificate names both
         with https_client(certificate) as client:
