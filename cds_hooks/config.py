@@ -51,6 +51,13 @@ def _directory(value: Any) -> str:
     return str(value)
 
 
+def _bool(value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text not in ("0", "1", "true", "false"):
+        raise ValueError("must be 1 or 0 (true or false)")
+    return text in ("1", "true")
+
+
 def _date(value: Any) -> str | None:
     if value in (None, ""):
         return None
@@ -126,6 +133,7 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "JWT_AUDIENCE_BASE": (None, _optional_base_url),
     "JWT_LEEWAY": (30.0, _non_negative(float)),
     "JWT_MAX_LIFETIME": (None, _optional_seconds),
+    "UI": (True, _bool),
     "DATABASE_URL": (f"sqlite:///{ROOT / 'var' / 'labelwise.db'}", _database_url),
 }
 # Read by gunicorn's configuration or the test tooling, not by the app.
