@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint install clean bench conformance proxy-deps
+.PHONY: run test lint install clean bench conformance proxy-deps e2e e2e-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ lint: install
 
 test: lint $(FHIR_SERVER)/node_modules/.installed
 	$(BIN)/python -m pytest
+
+# The pages in a real browser: Playwright drives the OS Chromium (never a downloaded browser).
+e2e-deps:
+	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+e2e: install e2e-deps
+	$(BIN)/python -m pytest tests/e2e/e2e_pages.py
 
 # The CDS Hooks 2.0 requirement matrix (docs/conformance.md) from the tests that cite them.
 conformance: install $(FHIR_SERVER)/node_modules/.installed

@@ -36,7 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the service: settings from defaults, LABELWISE_* environment, then `config`.
 
     Raises ConfigError, naming the setting, when one cannot be used."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the pages blueprint serves static files
     app.json = OrjsonProvider(app)
     app.config.from_mapping(load_config(config))
     holder = KnowledgeHolder(load_knowledge(app.config["KNOWLEDGE_DIR"]))
@@ -56,5 +56,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.extensions["labelwise.jwt"] = verifier
     app.register_blueprint(bp)
     metrics.register(app)
+    if app.config["UI"]:
+        from .pages import bp as pages  # here: pages uses labelwise, which uses cds_hooks
+
+        app.register_blueprint(pages)
     register_error_handlers(app)
     return app

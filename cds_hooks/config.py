@@ -51,6 +51,16 @@ def _directory(value: Any) -> str:
     return str(value)
 
 
+def _switch(value: Any) -> bool:
+    """on/off, 1/0 or true/false."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("on", "off", "1", "0", "true", "false"):
+        raise ValueError(f"must be on or off (1 or 0), not {value!r}")
+    return text in ("on", "1", "true")
+
+
 def _date(value: Any) -> str | None:
     if value in (None, ""):
         return None
@@ -102,14 +112,6 @@ def _optional_seconds(value: Any) -> float | None:
     return _positive(float)(value) if value not in (None, "") else None
 
 
-def _on_off(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).strip().lower() not in ("on", "off"):
-        raise ValueError(f"must be on or off, not {value!r}")
-    return str(value).strip().lower() == "on"
-
-
 def _database_url(value: Any) -> str:
     value = str(value)
     if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
@@ -134,8 +136,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "JWT_AUDIENCE_BASE": (None, _optional_base_url),
     "JWT_LEEWAY": (30.0, _non_negative(float)),
     "JWT_MAX_LIFETIME": (None, _optional_seconds),
+    "UI": (True, _switch),
     "DATABASE_URL": (f"sqlite:///{ROOT / 'var' / 'labelwise.db'}", _database_url),
-    "METRICS": ("on", _on_off),
+    "METRICS": (True, _switch),
 }
 # Read by gunicorn's configuration or the test tooling, not by the app.
 OTHER_VARIABLES = {"THREADS", "LOG_LEVEL", "SKIP_POSTGRES", "SKIP_PROXY"}

@@ -12,6 +12,7 @@ from difflib import get_close_matches
 from pathlib import Path
 
 from cds_hooks.config import ConfigError, load_config
+from cds_hooks.pages import write_review
 from engine import KnowledgeBase, KnowledgeError, load_knowledge
 
 from . import canonical, conformance
@@ -19,6 +20,7 @@ from .cases import run_cases
 from .check import check
 from .examples import write_examples
 from .explain import compiled, explain
+from .review import review_sheet
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
@@ -68,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("conformance", help="write the CDS Hooks conformance matrix")
     cmd.add_argument("--out", type=Path, default=ROOT / "docs" / "conformance.md")
     cmd.set_defaults(run=_conformance)
+    cmd = commands.add_parser("review", help="write the clinical review sheet as static HTML")
+    cmd.add_argument("--out", type=Path, default=ROOT / "var" / "review")
+    cmd.add_argument("--knowledge", type=Path, default=KNOWLEDGE)
+    cmd.set_defaults(run=_review)
     cmd = commands.add_parser("serve", help="serve with gunicorn (what `make run` starts)")
     cmd.add_argument("--bind", default=f"127.0.0.1:{os.environ.get('PORT', '8080')}")
     cmd.set_defaults(run=_serve)
@@ -145,6 +151,12 @@ def _conformance(args) -> int:
         return 1
     print(conformance.write_matrix(args.out))
     print(f"wrote {args.out}")
+    return 0
+
+
+def _review(args) -> int:
+    for path in write_review(review_sheet(load_knowledge(args.knowledge), CASES), args.out):
+        print(f"wrote {path}")
     return 0
 
 

@@ -203,7 +203,8 @@ def test_a_closed_port_and_an_open_one_read_the_same_in_the_cards(app, stub, all
     for server in (open_port.url, closed):
         response = post(app, server, prefetch={"patient": PATIENT})
         assert gaps(response)["medications"] == NOT_FETCHED
-        texts.append(json.dumps(response.json["cards"]))
+        # what a clinician reads; card uuids are random hex and may contain "404"
+        texts.append(json.dumps([(c["summary"], c.get("detail")) for c in response.json["cards"]]))
     for text in texts:
         assert "404" not in text and "reached" not in text and "127.0.0.1" not in text
     assert open_port.requests  # the open one was called: the cards still cannot tell
