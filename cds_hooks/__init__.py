@@ -48,7 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         allow_headers=["Authorization", "Content-Type"],
         methods=["GET", "POST", "OPTIONS"],
     )
-    store = app.extensions["labelwise.store"] = Store(app.config["DATABASE_URL"])
+    store = app.extensions["labelwise.store"] = Store.from_config(app.config)
     if app.config["JWT_ISSUERS"]:
         leeway = app.config["JWT_LEEWAY"]
         verifier = JwtVerifier(app.config["JWT_ISSUERS"], store.first_use, leeway)

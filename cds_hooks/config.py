@@ -127,6 +127,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "JWT_LEEWAY": (30.0, _non_negative(float)),
     "JWT_MAX_LIFETIME": (None, _optional_seconds),
     "DATABASE_URL": (f"sqlite:///{ROOT / 'var' / 'labelwise.db'}", _database_url),
+    "DB_TIMEOUT": (2.0, _positive(float)),
+    "AUDIT_QUEUE_MAX": (10_000, _positive(int)),
+    "AUDIT_FLUSH_SECONDS": (0.2, _positive(float)),
 }
 # Read by gunicorn's configuration or the test tooling, not by the app.
 OTHER_VARIABLES = {"THREADS", "LOG_LEVEL", "SKIP_POSTGRES"}

@@ -3,7 +3,9 @@
 import multiprocessing
 import os
 
+from cds_hooks.config import load_config
 from cds_hooks.logs import ACCESS_FORMAT, logging_config
+from cds_hooks.store import upgrade
 
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
@@ -15,3 +17,8 @@ access_log_format = ACCESS_FORMAT
 logconfig_dict = logging_config(os.environ.get("LABELWISE_LOG_LEVEL", "INFO"))
 # No shared control socket (~/.gunicorn/gunicorn.ctl): several servers may run side by side.
 control_socket_disable = True
+
+
+def on_starting(_server) -> None:
+    """Migrate the database once, before any worker forks: workers only check the schema."""
+    upgrade(load_config()["DATABASE_URL"])

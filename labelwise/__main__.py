@@ -9,7 +9,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from cds_hooks.config import ConfigError, load_config
+from cds_hooks.store import upgrade
 from engine import KnowledgeError, load_knowledge
 
 from . import canonical
@@ -51,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("format", help="rewrite Turtle files in canonical form")
     cmd.add_argument("dir", nargs="?", type=Path, default=KNOWLEDGE)
     cmd.set_defaults(run=_format)
+    cmd = commands.add_parser("db", help="database schema (DATABASE_URL)")
+    cmd.add_argument("action", choices=["upgrade"], help="migrate to the newest schema")
+    cmd.set_defaults(run=_db)
     cmd = commands.add_parser("serve", help="serve with gunicorn (what `make run` starts)")
     cmd.add_argument("--bind", default=f"127.0.0.1:{os.environ.get('PORT', '8080')}")
     cmd.set_defaults(run=_serve)
@@ -90,6 +96,21 @@ def _explain(args) -> int:
 def _format(args) -> int:
     for path in canonical.format_all(args.dir):
         print(f"formatted {path}")
+    return 0
+
+
+def _db(args) -> int:
+    """`db upgrade`: idempotent; concurrent runs wait for each other."""
+    try:
+        url = load_config()["DATABASE_URL"]
+        upgrade(url)
+    except ConfigError as error:
+        print(f"labelwise: {error}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as error:
+        print(f"labelwise: database upgrade failed: {type(error).__name__}", file=sys.stderr)
+        return 1
+    print("database schema is at the newest migration")
     return 0
 
 
