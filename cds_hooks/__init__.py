@@ -49,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         allow_headers=["Authorization", "Content-Type"],
         methods=["GET", "POST", "OPTIONS"],
     )
-    store = app.extensions["labelwise.store"] = Store(app.config["DATABASE_URL"])
+    store = app.extensions["labelwise.store"] = Store.from_config(app.config)
     if app.config["JWT_ISSUERS"]:
         leeway, lifetime = app.config["JWT_LEEWAY"], app.config["JWT_MAX_LIFETIME"]
         verifier = JwtVerifier(app.config["JWT_ISSUERS"], store.first_use, leeway, lifetime)

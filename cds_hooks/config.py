@@ -139,6 +139,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "UI": (True, _switch),
     "DATABASE_URL": (f"sqlite:///{ROOT / 'var' / 'labelwise.db'}", _database_url),
     "METRICS": (True, _switch),
+    "DB_TIMEOUT": (2.0, _positive(float)),
+    "AUDIT_QUEUE_MAX": (10_000, _positive(int)),
+    "AUDIT_FLUSH_SECONDS": (0.2, _positive(float)),
 }
 # Read by gunicorn's configuration or the test tooling, not by the app.
 OTHER_VARIABLES = {"THREADS", "LOG_LEVEL", "SKIP_POSTGRES", "SKIP_PROXY"}

@@ -7,12 +7,15 @@ from werkzeug.exceptions import HTTPException
 
 from fhir_adapter import RequestError
 
+from .store import StoreUnavailable
+
 ISSUE_CODES = {
     400: "invalid",
     401: "login",
     404: "not-found",
     405: "not-supported",
     413: "too-long",
+    503: "transient",
 }
 
 
@@ -29,6 +32,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RequestError)
     def bad_request(error: RequestError):
         return outcome(error.message, error.status)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(error: StoreUnavailable):
+        """Fail closed: a JWT whose jti cannot be checked is not accepted, nor is feedback."""
+        return *outcome(str(error), 503), {"Retry-After": "1"}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

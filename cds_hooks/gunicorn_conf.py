@@ -5,7 +5,9 @@ import os
 import shutil
 import tempfile
 
+from cds_hooks.config import load_config
 from cds_hooks.logs import ACCESS_FORMAT, logging_config
+from cds_hooks.store import upgrade
 
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
@@ -34,3 +36,8 @@ def child_exit(server, worker):
 def on_exit(server):
     if _OWN_METRICS_DIR:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def on_starting(_server) -> None:
+    """Migrate the database once, before any worker forks: workers only check the schema."""
+    upgrade(load_config()["DATABASE_URL"])

@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, abort, current_app, g, request
-from sqlalchemy.exc import SQLAlchemyError
 
 from engine import KnowledgeBase
 from fhir_adapter import FetchSettings, RequestError
@@ -71,14 +70,15 @@ def call_service(service_id: str):
 
 @bp.post("/cds-services/<service_id>/feedback")
 def receive_feedback(service_id: str):
+    """Stored only for cards this service issued; 503 (StoreUnavailable) writes nothing."""
     if service_id not in knowledge().services:
         abort(404, f"no CDS service with id '{service_id}'")
     items = feedback_items(json_body())
-    try:
-        store().record_feedback(service_id, items)
-    except SQLAlchemyError as error:
-        current_app.logger.error("feedback not stored: %s", type(error).__name__)
-        abort(503, "the feedback store is unavailable; nothing was recorded, please retry")
+    unknown = set(store().unissued(service_id, [item.card for item in items]))
+    for i, item in enumerate(items):
+        if item.card in unknown:
+            abort(404, f"feedback[{i}].card: '{service_id}' issued no card '{item.card}'")
+    store().record_feedback(service_id, items)
     return {"stored": len(items)}
 
 

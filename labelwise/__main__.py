@@ -11,8 +11,11 @@ from datetime import UTC, date, datetime
 from difflib import get_close_matches
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from cds_hooks.config import ConfigError, load_config
 from cds_hooks.pages import write_review
+from cds_hooks.store import upgrade
 from engine import KnowledgeBase, KnowledgeError, load_knowledge
 
 from . import canonical, conformance
@@ -74,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--out", type=Path, default=ROOT / "var" / "review")
     cmd.add_argument("--knowledge", type=Path, default=KNOWLEDGE)
     cmd.set_defaults(run=_review)
+    cmd = commands.add_parser("db", help="database schema (DATABASE_URL)")
+    cmd.add_argument("action", choices=["upgrade"], help="migrate to the newest schema")
+    cmd.set_defaults(run=_db)
     cmd = commands.add_parser("serve", help="serve with gunicorn (what `make run` starts)")
     cmd.add_argument("--bind", default=f"127.0.0.1:{os.environ.get('PORT', '8080')}")
     cmd.set_defaults(run=_serve)
@@ -157,6 +163,21 @@ def _conformance(args) -> int:
 def _review(args) -> int:
     for path in write_review(review_sheet(load_knowledge(args.knowledge), CASES), args.out):
         print(f"wrote {path}")
+    return 0
+
+
+def _db(args) -> int:
+    """`db upgrade`: idempotent; concurrent runs wait for each other."""
+    try:
+        url = load_config()["DATABASE_URL"]
+        upgrade(url)
+    except ConfigError as error:
+        print(f"labelwise: {error}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as error:
+        print(f"labelwise: database upgrade failed: {type(error).__name__}", file=sys.stderr)
+        return 1
+    print("database schema is at the newest migration")
     return 0
 
 

@@ -18,6 +18,7 @@ KNOWLEDGE = ROOT / "knowledge"
 EXTERNAL = ROOT / "tests" / "fixtures" / "external"  # vendored; see its README for provenance
 pytest_plugins = ["conformance_plugin"]
 PINNED_NOW = "2026-11-01"  # the date the examples and cases are written against
+pytest_plugins = ["postgres"]  # database_url: SQLite and a throwaway PostgreSQL cluster
 
 
 @pytest.fixture(scope="session")
