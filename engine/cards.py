@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from .model import KnowledgeError
@@ -19,9 +19,12 @@ ENVIRONMENT = SandboxedEnvironment(
 )
 
 
-def clinical(value: float, *limits: float) -> str:
+def clinical(value: float | Undefined | None, *limits: float) -> str:
     """A measured value as a clinician writes it: a whole number, with one decimal only where
-    rounding would put it on one of `limits` (an eGFR of 59.9 is not shown as the cut-off 60)."""
+    rounding would put it on one of `limits` (an eGFR of 59.9 is not shown as the cut-off 60).
+    A value that was not taken (a systolic without its diastolic) shows as a dash."""
+    if value is None or isinstance(value, Undefined):
+        return "–"
     whole = round(value)
     return f"{value:.1f}" if value != whole and whole in limits else str(whole)
 

@@ -13,7 +13,9 @@ def evaluate(kb: KnowledgeBase, service_id: str, facts: Iterable[Fact]) -> list[
     """Run the service's rules over the facts.
 
     At order hooks only findings that involve an order being evaluated (a focus fact) are kept,
-    so an unrelated order gets no cards. Findings are unique per rule and set of facts.
+    so an unrelated order gets no cards. Findings are unique per rule and set of facts, a fact
+    being known by its kind, reference and data (derived facts have no reference), and come in
+    an order that does not depend on the engine's.
     """
     service = kb.services[service_id]
     facts = list(facts)
@@ -23,9 +25,12 @@ def evaluate(kb: KnowledgeBase, service_id: str, facts: Iterable[Fact]) -> list[
         bound = tuple((alias, facts[m["i"]]) for alias, m in matched.items())
         if service.evaluates_orders and not any(f.focus for _, f in bound):
             continue
-        key = (rule_id, frozenset(f.ref for _, f in bound))
+        key = (rule_id, frozenset(f for _, f in bound))  # Fact equality includes its data
         findings.setdefault(key, _finding(kb, rule_id, bound))
-    return sorted(findings.values(), key=lambda f: (f.rule_id, [x.ref for _, x in f.facts]))
+    return sorted(
+        findings.values(),
+        key=lambda f: (f.rule_id, [(x.kind, x.ref, repr(x.data)) for _, x in f.facts]),
+    )
 
 
 def as_rule_fact(index: int, fact: Fact) -> dict[str, Any]:

@@ -143,6 +143,7 @@ def _code_set(graph: Graph, node: object) -> CodeSet:
         units=frozenset(_all(graph, node, LW.acceptedUnit)),
         names=_all(graph, node, LW.altName),
         liveness=_str(graph, node, LW.liveness),
+        topic=_key_of(graph, node, LW.topic),
     )
 
 

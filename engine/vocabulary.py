@@ -36,6 +36,7 @@ class CodeSet:
     units: frozenset[str]
     names: tuple[str, ...] = ()
     liveness: str | None = None
+    topic: str | None = None  # the code set this one adds codes of another system to
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,15 @@ class NameIndex:
         found = (self._keys[m.group(1)] for m in self._pattern.finditer(normalise(text)))
         return list(dict.fromkeys(found))
 
+    def head(self, text: str) -> str | None:
+        """The key whose name the text starts with ("alcohol", not "benzyl alcohol")."""
+        words = HEAD_NOISE.sub("", normalise(text).strip())
+        match = self._pattern.match(words)
+        return self._keys[match.group(1)] if match else None
+
+
+HEAD_NOISE = re.compile(r"^(?:(?:allergy|allergic|hypersensitivity|intolerance)\s*(?:to|:)?\s*)+")
+
 
 def normalise(text: str) -> str:
     """Lower-case and unify apostrophes so "St. John’s Wort" matches "st. john's wort"."""
@@ -138,6 +148,14 @@ class Vocabulary:
             k: NameIndex({n: k for n in s.names}) for k, s in self.code_sets.items() if s.names
         }
         object.__setattr__(self, "_set_indexes", indexes)
+        topics: dict[str, list[CodeSet]] = {}
+        for code_set in self.code_sets.values():
+            topics.setdefault(code_set.topic or code_set.key, []).append(code_set)
+        object.__setattr__(self, "_topics", topics)
+
+    def topic_sets(self, key: str) -> list[CodeSet]:
+        """The code set `key` and those that add codes of other systems to its topic."""
+        return self._topics.get(key, [])
 
     def code_set_named_in(self, key: str, text: str) -> bool:
         index = self._set_indexes.get(key)
@@ -151,6 +169,10 @@ class Vocabulary:
 
     def substances_named_in(self, text: str) -> list[str]:
         return self._substance_index.find(text)
+
+    def substance_headed(self, text: str) -> str | None:
+        """The substance an allergen text names as a whole: its leading name."""
+        return self._substance_index.head(text)
 
     def drug_by_ndc(self, ndc: str) -> str | None:
         labeler = ndc.split("-")[0]

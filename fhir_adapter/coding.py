@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 NDC = "http://hl7.org/fhir/sid/ndc"
+MIDNIGHT_UTC = time(tzinfo=UTC)
 
 
 def codings(concept: Any) -> list[dict[str, Any]]:
@@ -40,21 +41,43 @@ def reference(resource: dict[str, Any]) -> str:
 
 
 def parse_date(value: Any) -> date | None:
-    """FHIR date or dateTime (any precision) -> date; None when absent or malformed."""
+    """FHIR date, dateTime or instant (any precision) -> its calendar date as written."""
+    moment = parse_instant(value)
+    return moment.date() if moment else None
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """FHIR date, dateTime or instant -> an aware datetime (keeping its offset; a date, or a
+    time without offset, is read as UTC); None when absent or malformed."""
     if not isinstance(value, str) or len(value) < 4:
         return None
     text = value + "-01-01"[len(value) - 4 :] if len(value) < 10 else value
     try:
-        return (
-            datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-            if "T" in text
-            else date.fromisoformat(text[:10])
-        )
+        if "T" not in text:
+            return datetime.combine(date.fromisoformat(text[:10]), MIDNIGHT_UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def effective_instant(resource: dict[str, Any]) -> datetime | None:
+    """When an observation was taken: effective[x] (dateTime, instant, period start), else
+    when it was issued."""
+    period = resource.get("effectivePeriod")
+    start = period.get("start") if isinstance(period, dict) else None
+    for value in (
+        resource.get("effectiveDateTime"),
+        resource.get("effectiveInstant"),
+        start,
+        resource.get("issued"),
+    ):
+        moment = parse_instant(value)
+        if moment:
+            return moment
+    return None
 
 
 def effective_date(resource: dict[str, Any]) -> date | None:
-    period = resource.get("effectivePeriod")
-    start = period.get("start") if isinstance(period, dict) else None
-    return parse_date(resource.get("effectiveDateTime") or start or resource.get("issued"))
+    moment = effective_instant(resource)
+    return moment.date() if moment else None

@@ -7,9 +7,9 @@ from typing import Any
 
 from engine import KnowledgeBase
 
-from . import clinical, medications, orders, therapy
+from . import clinical, medications, observations, orders, therapy
 from .build import DATA_NAMES, DRAFT_TYPES, Build, PatientFacts
-from .coding import reference, texts
+from .coding import effective_instant, reference, texts
 from .labs import lab_and_course_facts
 from .request import HookRequest, bundle_resources
 from .validation import DOSE, problem, unusable
@@ -32,7 +32,10 @@ def patient_facts(kb: KnowledgeBase, request: HookRequest, now: date) -> Patient
     for resource in build.prefetched("patient", "Patient")[:1]:
         with build.reading(resource):
             build.out.add("patient", resource, clinical.age_and_sex(resource, now))
+            if "age" not in build.out.facts[-1].data:
+                build.out.gap("age", "no readable birth date on record")
     _conditions(build)
+    _status_observations(build)
     _vaccines(build, drafts)
     return build.out
 
@@ -64,12 +67,7 @@ def _medications(build: Build, drafts: list[tuple[dict, bool]]) -> list[therapy.
             keys = medications.drugs_named(resource, build.kb.vocabulary)
             if label_drug in keys:
                 dose = medications.dose(resource, build.kb.vocabulary.drugs[label_drug])
-                status = resource.get("status")
-                status = status if isinstance(status, str) else "unknown"
-                order = therapy.Order(
-                    resource, therapy.authored(resource), dose.get("dose_mg"), status
-                )
-                label_orders.append(order)
+                label_orders.append(therapy.order(resource, dose.get("dose_mg")))
             if keys and resource.get("status") in therapy.CURRENT:
                 _medication(build, resource, keys, False)
     active_doses = [o.dose_mg for o in label_orders if o.current and o.dose_mg]
@@ -140,6 +138,13 @@ def _conditions(build: Build) -> None:
     for resource in build.prefetched("conditions", "Condition"):
         with build.reading(resource):
             _condition(build, resource)
+    kinds = {(f.kind, f.data.get("topic")) for f in build.out.facts}
+    if ("condition", "cirrhosis") in kinds and ("child-pugh", None) not in kinds:
+        cirrhosis = min(
+            (f for f in build.out.facts if f.data.get("topic") == "cirrhosis"), key=lambda f: f.ref
+        )
+        data = {"class": "not recorded", "name": cirrhosis.data["name"]}
+        build.out.add("child-pugh", build.out.resources.get(cirrhosis.ref), data)
 
 
 def _condition(build: Build, resource: dict) -> None:
@@ -153,9 +158,31 @@ def _condition(build: Build, resource: dict) -> None:
         build.out.add("child-pugh", resource, {"class": found, "name": "Child-Pugh class " + found})
 
 
+def _status_observations(build: Build) -> None:
+    """The newest pregnancy and breastfeeding status each; a "yes" is a condition fact."""
+    policy = observations.Policy.from_params(build.kb.params)
+    newest: dict[str, tuple] = {}
+    for obs in build.prefetched("pregnancyStatus", "Observation"):
+        with build.reading(obs):
+            found = orders.status_answer(obs, build.kb.vocabulary)
+            when = effective_instant(obs)
+            if found and when and policy.counts(obs):
+                rank = (when, reference(obs))
+                if found[0] not in newest or rank > newest[found[0]][0]:
+                    newest[found[0]] = (rank, obs, found[1])
+    for _, obs, topic in newest.values():
+        if topic:
+            name = next(iter(texts(obs.get("valueCodeableConcept"))), topic)
+            build.out.add("condition", obs, {"topic": topic, "name": name})
+
+
 def _vaccines(build: Build, drafts: list[tuple[dict, bool]]) -> None:
-    for resource, focus in drafts:
+    """A fact per live or ambiguous vaccine order; one for all inactivated ones (one advice
+    card per encounter, not per dose), taken from an order being evaluated when there is one."""
+    not_live = False
+    for resource, focus in sorted(drafts, key=lambda d: (not d[1], reference(d[0]))):
         with build.reading(resource, focus):
             found = orders.vaccine(resource, build.kb.vocabulary)
-            if found:
+            if found and not (not_live and found["liveness"] == "not-live"):
+                not_live = not_live or found["liveness"] == "not-live"
                 build.out.add("vaccine", resource, found, focus)

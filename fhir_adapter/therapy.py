@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.vocabulary import MonitoringItem
 
-from .coding import parse_date
+from .coding import parse_date, reference
 
 CURRENT = {"active", "on-hold"}
 NOT_ORDERS = {"entered-in-error", "draft", "cancelled"}
@@ -18,14 +18,21 @@ NOT_ORDERS = {"entered-in-error", "draft", "cancelled"}
 
 @dataclass(frozen=True)
 class Order:
+    """A label-drug order as the course sees it. `started` is the earliest date the order says
+    therapy ran from (authoredOn or dispenseRequest.validityPeriod.start); `prior` names the
+    order it renews (priorPrescription)."""
+
     resource: dict[str, Any]
     authored: date | None
     dose_mg: float | None
     status: str = ""
+    started: date | None = None
+    prior: str = ""
+    ref: str = ""
 
     @property
     def current(self) -> bool:
-        return self.status in CURRENT
+        return self.status == "active"
 
 
 @dataclass(frozen=True)
@@ -35,22 +42,38 @@ class Reading:
     resource: dict[str, Any]
     when: date
     value: float
+    comparator: str = ""
 
 
 def history(orders: list[Order]) -> list[Order]:
     """Orders that count as therapy (any status but draft/cancelled/error), oldest first."""
     kept = [o for o in orders if o.status not in NOT_ORDERS]
-    return sorted(kept, key=lambda o: o.authored or date.min)
+    return sorted(kept, key=lambda o: (o.authored or date.min, o.ref))
 
 
 def therapy(past: list[Order], now: date) -> dict[str, Any]:
-    """phase: initiation (never ordered), continuing (a current order) or restart."""
-    if not past:
-        return {"phase": "initiation", "days": 0, "weeks": 0}
-    start = next((o.authored for o in past if o.authored), now)
+    """phase: initiation (never ordered, or the last course was completed), continuing (an
+    active order), on-hold (only held orders) or restart (stopped). The start is the earliest
+    date any order gives; it is unknown when an order renews one missing from the record."""
+    held = any(o.status == "on-hold" for o in past)
+    ongoing = held or any(o.current for o in past)
+    if not past or (past[-1].status == "completed" and not ongoing):
+        return {"phase": "initiation", "days": 0, "weeks": 0, "start_known": True}
+    start = min((d for o in past for d in (o.authored, o.started) if d), default=now)
     days = (now - start).days
-    phase = "continuing" if any(o.current for o in past) else "restart"
-    return {"phase": phase, "start": start.isoformat(), "days": days, "weeks": days // 7}
+    phase = "continuing" if any(o.current for o in past) else "on-hold" if held else "restart"
+    data = {"phase": phase, "start": start.isoformat(), "days": days, "weeks": days // 7}
+    return {**data, "start_known": not start_unknown(past)}
+
+
+def start_unknown(past: list[Order]) -> str:
+    """Why the record cannot tell when therapy started, or "" when it can."""
+    refs = {o.ref for o in past}
+    if any(o.prior and o.prior not in refs for o in past):
+        return "an order renews one (priorPrescription) that is not in the record"
+    if not any(o.authored or o.started for o in past):
+        return "no order on record gives a date"
+    return ""
 
 
 def percent(part: float, whole: float) -> float:
@@ -121,5 +144,23 @@ def due(
     }
 
 
-def authored(resource: dict[str, Any]) -> date | None:
-    return parse_date(resource.get("authoredOn"))
+def order(resource: dict[str, Any], dose_mg: float | None) -> Order:
+    """The course signals of a MedicationRequest, read minimally."""
+    status = resource.get("status")
+    dispense = resource.get("dispenseRequest")
+    period = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
+    prior = resource.get("priorPrescription")
+    return Order(
+        resource,
+        parse_date(resource.get("authoredOn")),
+        dose_mg,
+        status if isinstance(status, str) else "unknown",
+        parse_date(period.get("start")) if isinstance(period, dict) else None,
+        _relative(prior.get("reference")) if isinstance(prior, dict) else "",
+        reference(resource),
+    )
+
+
+def _relative(url: Any) -> str:
+    """ "https://ehr/fhir/MedicationRequest/1" -> "MedicationRequest/1", to match references."""
+    return "/".join(url.split("/")[-2:]) if isinstance(url, str) else ""

@@ -19,6 +19,7 @@ from engine import KnowledgeBase
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CVX = "http://hl7.org/fhir/sid/cvx"
 SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 UCUM = "http://unitsofmeasure.org"
 PATIENT_ID = "case-patient"
 PREFETCH_KEYS = (
@@ -30,6 +31,7 @@ PREFETCH_KEYS = (
     "conditions",
     "childPugh",
     "immunizations",
+    "pregnancyStatus",
 )
 
 
@@ -92,13 +94,21 @@ def hook_request(case: dict[str, Any], hook: str) -> dict[str, Any]:
         "conditions": condition,
         "childPugh": child_pugh,
         "immunizations": lambda spec: spec,
+        "pregnancyStatus": pregnancy_status,
     }
     for key in PREFETCH_KEYS:
         value = case.get(key, [])
         if value == "absent":
             continue
-        prefetch[key] = None if value is None else searchset([builders[key](v) for v in value])
+        prefetch[key] = (
+            None if value is None else searchset([_built(builders[key], v) for v in value])
+        )
     return {"hook": hook, "hookInstance": f"case-{hook}", "context": context, "prefetch": prefetch}
+
+
+def _built(builder, spec: Any) -> dict[str, Any]:
+    """A compact spec through its builder; `{resource: ...}` gives a raw FHIR resource."""
+    return spec["resource"] if isinstance(spec, dict) and "resource" in spec else builder(spec)
 
 
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -116,7 +126,7 @@ def patient(spec: dict[str, Any]) -> dict[str, Any]:
 def draft_order(spec: dict[str, Any]) -> dict[str, Any]:
     """A draft MedicationRequest, or a vaccine as Immunization/ServiceRequest (`type`, `cvx`)."""
     kind = spec.get("type", "MedicationRequest")
-    if kind == "MedicationRequest":
+    if kind == "MedicationRequest" or "resource" in spec:
         return medication_request(spec, "draft")
     concept: dict[str, Any] = {"text": spec["text"]}
     if "cvx" in spec:
@@ -194,22 +204,28 @@ def allergy(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def egfr(spec: dict[str, Any]) -> dict[str, Any]:
-    return _observation(
-        spec, "33914-3", {"value": spec["value"], "unit": spec.get("unit", "mL/min/{1.73_m2}")}
-    )
+    """An eGFR result: a number (with `unit`, `comparator`) or a text value such as ">60"."""
+    if isinstance(spec["value"], str):
+        return {**_observation(spec, "33914-3", None), "valueString": spec["value"]}
+    quantity = {"value": spec["value"], "unit": spec.get("unit", "mL/min/{1.73_m2}")}
+    if "comparator" in spec:
+        quantity["comparator"] = spec["comparator"]
+    return _observation(spec, "33914-3", quantity)
 
 
 def blood_pressure(spec: dict[str, Any]) -> dict[str, Any]:
     resource = _observation(spec, "85354-9", None)
+    unit = spec.get("unit", "mm[Hg]")
     resource["component"] = [
-        {"code": _loinc(code), "valueQuantity": {"value": spec[field], "unit": "mm[Hg]"}}
+        {"code": _loinc(code), "valueQuantity": {"value": spec[field], "unit": unit}}
         for code, field in (("8480-6", "systolic"), ("8462-4", "diastolic"))
     ]
     return resource
 
 
 def potassium(spec: dict[str, Any]) -> dict[str, Any]:
-    resource = _observation(spec, "2823-3", {"value": spec["value"], "unit": "mmol/L"})
+    quantity = {"value": spec["value"], "unit": spec.get("unit", "mmol/L")}
+    resource = _observation(spec, "2823-3", quantity)
     if "high" in spec:
         resource["referenceRange"] = [{"high": {"value": spec["high"], "unit": "mmol/L"}}]
     if "interpretation" in spec:
@@ -222,10 +238,10 @@ def potassium(spec: dict[str, Any]) -> dict[str, Any]:
 
 def condition(spec: dict[str, Any]) -> dict[str, Any]:
     concept: dict[str, Any] = {"text": spec["text"]}
-    if "snomed" in spec:
-        concept["coding"] = [
-            {"system": SNOMED, "code": str(spec["snomed"]), "display": spec["text"]}
-        ]
+    for field, code_system in (("snomed", SNOMED), ("icd10cm", ICD10CM)):
+        if field in spec:
+            coding = {"system": code_system, "code": str(spec[field]), "display": spec["text"]}
+            concept["coding"] = [coding]
     system = "http://terminology.hl7.org/CodeSystem/condition-clinical"
     return {
         "resourceType": "Condition",
@@ -238,12 +254,18 @@ def condition(spec: dict[str, Any]) -> dict[str, Any]:
 
 def child_pugh(spec: dict[str, Any]) -> dict[str, Any]:
     resource = _observation(spec, None, None)
-    resource["code"] = {"text": "Child-Pugh score"}
+    resource["code"] = {"text": spec.get("code_text", "Child-Pugh score")}
     if "score" in spec:
         resource["valueInteger"] = spec["score"]
     else:
-        resource["valueString"] = f"Class {spec['class']}"
+        resource["valueString"] = spec.get("text", f"Class {spec.get('class')}")
     return resource
+
+
+def pregnancy_status(spec: dict[str, Any]) -> dict[str, Any]:
+    """A pregnancy (LOINC 82810-3) or breastfeeding (63895-7) status with a text answer."""
+    code = {"pregnancy": "82810-3", "breastfeeding": "63895-7"}[spec.get("of", "pregnancy")]
+    return {**_observation(spec, code, None), "valueCodeableConcept": {"text": spec["value"]}}
 
 
 def _observation(spec: dict[str, Any], code: str | None, quantity: dict | None) -> dict[str, Any]:

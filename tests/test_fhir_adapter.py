@@ -9,8 +9,8 @@ import pytest
 
 from conftest import external
 from fhir_adapter import RequestError, parse_request, patient_facts
-from fhir_adapter.clinical import latest_blood_pressure
 from fhir_adapter.medications import display_name, dose, drugs_named
+from fhir_adapter.observations import Policy, blood_pressure
 
 NOW = date(2026, 11, 1)
 
@@ -187,7 +187,7 @@ def test_blood_pressure_is_read_from_the_hl7_panel_and_the_synthea_panel(kb):
         {"coding": [{"system": "http://loinc.org", "code": "55284-4"}]},
     )
     for panel in (hl7, synthea):
-        _, found = latest_blood_pressure([panel], kb.vocabulary)
+        _, found = blood_pressure([panel], kb.vocabulary, Policy())
         assert (found["systolic"], found["diastolic"]) == (107, 60)
 
 
@@ -226,7 +226,14 @@ def test_loose_systolic_and_diastolic_readings_taken_together_pair_up(kb):
         )
         if f.kind == "blood-pressure"
     ]
-    assert found == [{"date": "2026-10-01", "systolic": 166, "diastolic": 90, "age_days": 31}]
+    assert found == [
+        {
+            "date": "2026-10-01",
+            "systolic": 166,
+            "diastolic": 90,
+            "age_days": 31,
+        }
+    ]
 
 
 def test_absent_prefetch_keys_become_unavailable_facts_and_null_keys_do_not(kb):
