@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 # The integration tests' FHIR server (Medplum's router on Node, from the npm registry).
 FHIR_SERVER := tests/fhir_server
 $(FHIR_SERVER)/node_modules/.installed: $(FHIR_SERVER)/package-lock.json
-	@node -e 'process.exit(+process.versions.node.split(".")[0] < 18)' 2>/dev/null || \
+	@command -v npm >/dev/null && node -e 'process.exit(Number(process.versions.node.split(".")[0] < 18))' 2>/dev/null || \
 	  { echo "make test needs Node.js >= 18 and npm for the integration tests' FHIR server (apt-get install nodejs npm)"; exit 1; }
 	cd $(FHIR_SERVER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
