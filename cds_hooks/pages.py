@@ -27,25 +27,7 @@ from .routes import json_body, knowledge
 EXAMPLES = ROOT / "examples" / "requests"
 SYNTHEA = ROOT / "tests" / "fixtures" / "external" / "synthea"
 CASES = ROOT / "tests" / "cases"
-OBSERVATION_KEYS = {
-    "egfr": ("egfr",),
-    "bloodPressure": ("blood-pressure-panel", "systolic-bp", "diastolic-bp"),
-    "potassium": ("potassium",),
-}
-VOCLOSPORIN_DRAFT = {
-    "resourceType": "MedicationRequest",
-    "id": "voclosporin-draft",
-    "status": "draft",
-    "intent": "order",
-    "medicationCodeableConcept": {"text": "voclosporin 7.9 MG Oral Capsule [Lupkynis]"},
-    "dosageInstruction": [
-        {
-            "text": "23.7 mg (3 capsules) twice daily",
-            "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
-            "doseAndRate": [{"doseQuantity": {"value": 23.7, "unit": "mg", "code": "mg"}}],
-        }
-    ],
-}
+DRAFT_ORDER = ROOT / "examples" / "try" / "draft-order.json"  # the order the page adds
 
 _markdown = MarkdownIt("commonmark", {"html": False})
 ENV = Environment(
@@ -135,24 +117,14 @@ def _listed(folder: Path, name: str) -> Path:
 
 
 def synthea_request(kb: KnowledgeBase, bundle: dict[str, Any]) -> dict[str, Any]:
-    """An order-sign request for a Synthea patient with a draft voclosporin order."""
-    by_type: dict[str, list[dict]] = {}
-    for entry in bundle.get("entry", []):
-        resource = entry["resource"]
-        by_type.setdefault(resource["resourceType"], []).append(resource)
-    patient = by_type["Patient"][0]
-    prefetch = {
-        "patient": patient,
-        "medications": _searchset(by_type.get("MedicationRequest", [])),
-        "conditions": _searchset(by_type.get("Condition", [])),
-        "allergies": _searchset(by_type.get("AllergyIntolerance", [])),
-        "immunizations": _searchset(by_type.get("Immunization", [])),
-        "childPugh": _searchset([]),
-    }
-    for key, sets in OBSERVATION_KEYS.items():
-        codes = set().union(*(kb.vocabulary.code_sets[s].codes for s in sets))
-        prefetch[key] = _searchset([o for o in by_type.get("Observation", []) if _codes(o) & codes])
-    draft = {**VOCLOSPORIN_DRAFT, "subject": {"reference": f"Patient/{patient['id']}"}}
+    """An order-sign request for a Synthea patient with the example draft order: each prefetch
+    key of the order-sign service answered from the bundle as its template would be."""
+    patient = next(e["resource"] for e in bundle["entry"] if _type(e["resource"]) == "Patient")
+    service = next(s for s in kb.services.values() if s.hook == "order-sign")
+    resources = [e["resource"] for e in bundle.get("entry", [])]
+    prefetch = {key: _answer(template, resources) for key, template in service.prefetch.items()}
+    draft = json.loads(DRAFT_ORDER.read_text(encoding="utf-8"))
+    draft["subject"] = {"reference": f"Patient/{patient['id']}"}
     context = {
         "patientId": patient["id"],
         "userId": "Practitioner/try-page",
@@ -166,8 +138,33 @@ def synthea_request(kb: KnowledgeBase, bundle: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def _codes(resource: dict[str, Any]) -> set[str]:
-    return {c.get("code") for c in resource.get("code", {}).get("coding", [])}
+def _answer(template: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a FHIR server would answer the template for one patient's bundle: `Type/{{id}}` is
+    the resource; `Type?...` the resources of that type, filtered by `code=` or `code:text=`."""
+    path, _, query = template.partition("?")
+    kind = path.split("/")[0]
+    found = [r for r in resources if _type(r) == kind]
+    if not query:
+        return found[0]
+    params = dict(p.partition("=")[::2] for p in query.split("&"))
+    if "code" in params:
+        wanted = set(params["code"].split(","))
+        found = [r for r in found if _system_codes(r) & wanted]
+    if "code:text" in params:
+        text = params["code:text"].lower()
+        found = [r for r in found if text in json.dumps(r.get("code", {})).lower()]
+    return _searchset(found)
+
+
+def _type(resource: dict[str, Any]) -> str:
+    return resource.get("resourceType", "")
+
+
+def _system_codes(resource: dict[str, Any]) -> set[str]:
+    codings = (resource.get("code") or {}).get("coding") or []
+    return {f"{c.get('system')}|{c.get('code')}" for c in codings} | {
+        c.get("code") for c in codings
+    }
 
 
 def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:

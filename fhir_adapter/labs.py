@@ -118,7 +118,7 @@ def _course(build: Build, past: list[therapy.Order], egfr, current, potassium, p
     if not state["start_known"]:
         build.out.gap("therapy-start", therapy.start_unknown(past))
     elif base is None:
-        build.out.gap("egfr-baseline", "no eGFR on or before the first voclosporin order")
+        build.out.gap("egfr-baseline", "no eGFR on or before the first order of the drug")
     elif current:
         _latest_course(build, current[0], base)
     dead = any(clinical.deceased(p) for p in build.prefetched("patient", "Patient"))
