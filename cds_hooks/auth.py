@@ -19,6 +19,7 @@ from jwt import PyJWK, PyJWKClient, PyJWKSet
 
 KEY_TYPES = {"ES384": "EC", "RS384": "RSA"}  # accepted algorithms and the key type each needs
 ALGORITHMS = list(KEY_TYPES)
+JWKS_TIMEOUT = 2  # seconds for an issuer's JWK Set; well inside a worker's request time
 REQUIRED = ["iss", "aud", "exp", "iat", "jti"]
 LATEST = datetime(9000, 1, 1, tzinfo=UTC).timestamp()  # later is nonsense (and overflows)
 
@@ -40,7 +41,7 @@ class JwtVerifier:
     ):
         self._leeway, self._max_lifetime = leeway, max_lifetime
         self._clients = {
-            iss: PyJWKClient(cfg["jwks_url"], cache_keys=True, lifespan=300)
+            iss: PyJWKClient(cfg["jwks_url"], cache_keys=True, lifespan=300, timeout=JWKS_TIMEOUT)
             for iss, cfg in issuers.items()
             if "jwks_url" in cfg
         }
@@ -67,7 +68,7 @@ class JwtVerifier:
                 leeway=self._leeway,
                 options={"require": REQUIRED},
             )
-        except jwt.PyJWTError as error:
+        except (jwt.PyJWTError, ValueError) as error:  # ValueError: a JWKS that is not JSON
             raise Unauthorized(str(error)) from error
         self._check_times(claims)
         if not self._first_use(f"{issuer}|{claims['jti']}", claims["exp"] + self._leeway):

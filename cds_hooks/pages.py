@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment, PackageLoader, TemplateError
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -105,7 +105,7 @@ def cards_fragment():
         raise RequestError("'cards' must be a list of card objects")
     try:
         return render("cards.html", cards=cards, interactive=True)
-    except (TypeError, AttributeError, ValueError) as error:
+    except (TypeError, AttributeError, ValueError, TemplateError) as error:
         raise RequestError("'cards' are not CDS Hooks cards") from error
 
 

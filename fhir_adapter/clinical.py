@@ -39,7 +39,8 @@ def allergy_target(allergy: dict[str, Any], vocabulary: Vocabulary) -> tuple[str
         for c in codings(concept)
         if c.get("system") == RXNORM
     ]
-    keys += [vocabulary.substance_headed(text) for text in texts(concept)]
+    for text in texts(concept):  # a drug named anywhere; an excipient only as the allergen itself
+        keys += [*vocabulary.drugs_named_in(text), vocabulary.substance_headed(text)]
     for key in (k for k in keys if k):
         if key in vocabulary.drugs:
             return key, key

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import orjson
 
-from .request import HookRequest, Prefetched, RequestError, bundle_resources
+from .request import HookRequest, Prefetched, RequestError, bundle_resources, reports_an_error
 
 LOG = logging.getLogger(__name__)
 for _noisy in ("httpx", "httpcore"):  # they log full URLs, query strings included, at INFO
@@ -190,6 +190,8 @@ class _Run:
                 body = self._get(client, url)
                 if body["resourceType"] != "Bundle":
                     return (body,)
+                if reports_an_error(body):  # an incomplete answer is not data to trust
+                    raise Failed("error-outcome")
                 try:
                     resources += bundle_resources(body, "fetched bundle")
                 except RequestError:

@@ -100,7 +100,7 @@ def _blood_pressure(build: Build, policy: observations.Policy) -> date | None:
     if isinstance(data, str):
         unreadable = {"resource": "Observation", "field": "blood pressure", "reason": data}
         build.out.add("unusable", obs, unreadable)
-        return effective_instant(obs).date()
+        return None  # an unusable reading does not count as monitored
     taken = date.fromisoformat(data["date"])
     build.out.add("blood-pressure", obs, {**data, "age_days": (build.now - taken).days})
     return taken

@@ -46,6 +46,8 @@ class Policy:
     def counts(self, observation: dict[str, Any]) -> bool:
         """A result counts when final, amended or corrected (preliminary: by site policy)."""
         status = observation.get("status")
+        if not isinstance(status, str):
+            return False
         return status in FINAL or (self.preliminary and status == "preliminary")
 
 
@@ -129,7 +131,8 @@ def _version(obs: dict[str, Any]) -> tuple[bool, str, str]:
     meta = obs.get("meta")
     updated = meta.get("lastUpdated") if isinstance(meta, dict) else None
     content = json.dumps(obs, sort_keys=True, default=str)
-    return obs.get("status") in REVISED, updated if isinstance(updated, str) else "", content
+    revised = isinstance(obs.get("status"), str) and obs["status"] in REVISED
+    return revised, updated if isinstance(updated, str) else "", content
 
 
 def newest_first(found: list[tuple[datetime, dict[str, Any], Any]]) -> list:

@@ -98,12 +98,12 @@ def prefetched(prefetch: dict[str, Any], key: str) -> Prefetched:
         return Prefetched("failed", reason="the EHR reported an error fetching it")
     if value["resourceType"] != "Bundle":
         return Prefetched("ok", (value,))
-    if _reports_an_error(value):
+    if reports_an_error(value):
         return Prefetched("failed", reason="the EHR reported an error fetching it")
     return Prefetched("ok", tuple(bundle_resources(value, f"prefetch.{key}")))
 
 
-def _reports_an_error(bundle: dict[str, Any]) -> bool:
+def reports_an_error(bundle: dict[str, Any]) -> bool:
     """A searchset carrying an OperationOutcome with an error is incomplete: not data to trust."""
     entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
     outcomes = [

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from cds_hooks.assess import assess
+from cds_hooks.cards import grouped
 from engine import KnowledgeBase
 from engine.explain import unmatched_patterns
 from engine.rulesets import Rule
@@ -27,7 +28,7 @@ def explain(
     result = assess(kb, service.id, body, now)
     findings, facts, cards = result.findings, result.facts, result.cards()
     lines = [f"service {service.id} ({service.hook}), knowledge {kb.version}, as of {now}", ""]
-    for card, finding in zip(cards, findings, strict=True):
+    for card, finding in zip(cards, grouped(kb, findings), strict=True):
         lines.append(f"[{card['indicator']}] {card['summary']}")
         lines.append(f"  rule {finding.rule_id}, label section {', '.join(finding.sections)}")
         for alias, fact in finding.facts:

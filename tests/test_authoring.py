@@ -245,3 +245,15 @@ def test_explain_reads_stdin_and_says_when_no_evaluated_order_was_involved(monke
     assert (
         "contraindication.strong-cyp3a4-inhibitor: its facts matched, but none is an order" in out
     )
+
+
+def test_explain_shows_one_entry_per_card_when_a_card_groups_several_drugs(tmp_path, capsys):
+    case = yaml.safe_load(
+        (ROOT / "tests/cases/interactions/two-nsaids-with-voclosporin.yaml").read_text()
+    )
+    kb = load_knowledge(ROOT / "knowledge")
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(hook_request(case, kb.services[case["service"]].hook)))
+    assert main(["explain", str(request), "--now", str(case["now"])]) == 0
+    out = capsys.readouterr().out
+    assert out.count("rule interaction.nephrotoxic,") == 1

@@ -193,3 +193,11 @@ def _switch_shapes(resource: dict, rng: random.Random) -> None:
     status = resource.get("clinicalStatus")
     if resource["resourceType"] == "Condition" and isinstance(status, dict):
         resource["clinicalStatus"] = status["coding"][0]["code"]
+
+
+def test_a_malformed_status_on_a_revised_copy_is_not_a_500(client):
+    body = hook_request(_case("renal/baseline-egfr-46-allowed.yaml"), "order-sign")
+    entry = body["prefetch"]["egfr"]["entry"][0]["resource"]
+    body["prefetch"]["egfr"]["entry"].append({"resource": {**entry, "status": ["final"]}})
+    response = client.post("/cds-services/voclosporin-order-sign", json=body)
+    assert response.status_code == 200

@@ -265,6 +265,19 @@ def test_outbound_calls_per_hook_are_bounded_pages_included(app, stub, allow):
     assert gaps(response)["medications"] == NOT_FETCHED
 
 
+def test_a_fetched_searchset_carrying_an_error_outcome_is_not_read_as_data(app, stub, allow):
+    error = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "too-costly"}],
+    }
+    partial = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": error}]}
+    server = stub(answer(200, partial))
+    allow(server.url)
+    response = post(app, server.url, prefetch={"patient": PATIENT})
+    assert response.status_code == 200
+    assert gaps(response)["medications"] == NOT_FETCHED
+
+
 def test_an_endless_body_is_cut_at_the_size_limit(app, stub, allow, caplog):
     server = stub(endless)
     allow(server.url)

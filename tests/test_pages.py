@@ -152,6 +152,7 @@ def test_card_text_from_a_request_is_never_rendered_as_markup(client):
         {"cards": "no"},
         {"cards": [1]},
         {"cards": [{"extension": {"org.labelwise.explanation": {"facts": 5}}}]},
+        {"cards": [{"extension": {"org.labelwise.explanation": {"facts": [{"values": [1]}]}}}]},
     ],
 )
 def test_what_is_not_a_list_of_cards_gets_a_400_outcome(client, body):
