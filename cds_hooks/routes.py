@@ -111,6 +111,7 @@ def fetch_settings() -> FetchSettings:
         max_calls=int(config["FHIR_MAX_CALLS"]),
         max_bytes=int(config["FHIR_MAX_BYTES"]),
         servers=tuple(servers),
+        count=metrics.fetch_outcome,
     )
 
 

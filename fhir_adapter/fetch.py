@@ -15,6 +15,7 @@ import re
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from functools import cache
@@ -45,6 +46,7 @@ class FetchSettings:
     max_calls: int = 20
     max_bytes: int = 20 * 1024 * 1024
     servers: tuple[str, ...] = ()  # allowed base URLs; empty: nothing is fetched
+    count: Callable[[str], None] = lambda outcome: None  # told each key's outcome (metrics)
 
 
 class Failed(Exception):
@@ -168,9 +170,11 @@ class _Run:
     def _outcome(self, key: str, future: Future) -> Prefetched:
         failure = future.exception(timeout=0) if future.done() else Failed("timeout")
         if failure is None:
+            self.settings.count("ok")
             return future.result()
         if not isinstance(failure, Failed):
             raise failure
+        self.settings.count(failure.kind)
         _log_failure(key, failure.kind, self.start)
         return Prefetched("failed", reason=failure.reason)
 

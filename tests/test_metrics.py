@@ -10,8 +10,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from servers import gunicorn
 
-from cds_hooks import ConfigError, create_app, metrics
-from conftest import ROOT
+from cds_hooks import ConfigError, create_app
+from conftest import ROOT, free_port
 
 KETOCONAZOLE = ROOT / "examples" / "requests" / "order-sign-voclosporin-with-ketoconazole.json"
 SIGN = "/cds-services/voclosporin-order-sign"
@@ -65,10 +65,25 @@ def test_an_unknown_service_id_is_counted_under_one_label_not_its_own(client):
     assert value(text, "labelwise_requests_total", **labels) >= 2
 
 
-def test_a_fetch_outcome_reported_by_other_code_is_counted(client):
-    before = value(scrape(client), "labelwise_fhir_fetches_total", outcome="timeout")
-    metrics.fetch_outcome("timeout")
-    assert value(scrape(client), "labelwise_fhir_fetches_total", outcome="timeout") == before + 1
+def test_each_fhir_fetch_is_counted_by_its_outcome(tmp_path):
+    server = f"http://127.0.0.1:{free_port()}/fhir"  # allowed, but nothing listens there
+    database = f"sqlite:///{tmp_path / 'm.db'}"
+    config = {"RELOAD_SECONDS": 0, "FHIR_SERVERS": [server], "DATABASE_URL": database}
+    client = create_app(config).test_client()
+    body = json.loads(KETOCONAZOLE.read_text())
+    body["fhirServer"] = server
+    del body["prefetch"]["medications"]
+    declared = next(s for s in client.get("/cds-services").json["services"] if s["id"] in SIGN)
+    missing = set(declared["prefetch"]) - set(body["prefetch"])  # each is fetched, and fails
+    before = sum_of(scrape(client), "labelwise_fhir_fetches_total")
+    assert client.post(SIGN, json=body).status_code == 200
+    assert sum_of(scrape(client), "labelwise_fhir_fetches_total") == before + len(missing)
+
+
+def sum_of(text: str, name: str) -> float:
+    return sum(
+        s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name
+    )
 
 
 def test_metrics_are_not_served_when_the_setting_is_off(tmp_path):
