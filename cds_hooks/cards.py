@@ -9,7 +9,7 @@ from typing import Any
 
 from engine import Finding, KnowledgeBase
 from engine.cards import Action, CardTemplate
-from engine.model import Fact
+from engine.model import Fact, section_order
 from engine.vocabulary import MonitoringItem, Regimen
 
 SUMMARY_LIMIT = 140
@@ -64,15 +64,10 @@ def _names(kb: KnowledgeBase, finding: Finding) -> dict[str, Any]:
         "label": kb.label,
         "sections": finding.sections,
         "cited": [
-            f"§{s}" if s[0].isdigit() else s for s in sorted(finding.sections, key=_label_order)
+            f"§{s}" if s[0].isdigit() else s for s in sorted(finding.sections, key=section_order)
         ],
         "statement": finding.statement,
     }
-
-
-def _label_order(section: str) -> tuple[int, ...]:
-    """Label order: unnumbered parts (the Boxed Warning) first, then 2.1 < 5.2 < 5.10 < 7."""
-    return tuple(map(int, section.split("."))) if section[0].isdigit() else (0,)
 
 
 def _fact_view(fact: Fact) -> dict[str, Any]:

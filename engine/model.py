@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,3 +44,10 @@ class KnowledgeError(Exception):
     def __init__(self, file: str, node: str, message: str):
         super().__init__(f"{file}: {node}: {message}")
         self.file, self.node, self.message = file, node, message
+
+
+def section_order(section: str) -> tuple[int, ...]:
+    """Label order of a section: unnumbered parts (the Boxed Warning) first, then by number
+    (2.1 < 5.2 < 5.10 < 7); a number followed by letters sorts by its number."""
+    numbers = re.match(r"\d+(\.\d+)*", section)
+    return tuple(int(n) for n in numbers.group().split(".")) if numbers else (0,)

@@ -167,9 +167,6 @@ class Vocabulary:
     def drugs_named_in(self, text: str) -> list[str]:
         return self._drug_index.find(text)
 
-    def substances_named_in(self, text: str) -> list[str]:
-        return self._substance_index.find(text)
-
     def substance_headed(self, text: str) -> str | None:
         """The substance an allergen text names as a whole: its leading name."""
         return self._substance_index.head(text)

@@ -76,8 +76,3 @@ def effective_instant(resource: dict[str, Any]) -> datetime | None:
         if moment:
             return moment
     return None
-
-
-def effective_date(resource: dict[str, Any]) -> date | None:
-    moment = effective_instant(resource)
-    return moment.date() if moment else None

@@ -18,6 +18,7 @@ from rdflib import RDF, RDFS, Graph
 from cds_hooks.assess import assess
 from engine import KnowledgeBase
 from engine.graph import LW, read_graph
+from engine.model import section_order
 
 from .cases import case_files, hook_request
 
@@ -215,10 +216,4 @@ def _local(node: Any) -> str:
 
 
 def _label_order(statement: StatementReview) -> tuple:
-    return (min(_section_key(s) for s in statement.sections or ("99",)), statement.id)
-
-
-def _section_key(section: str) -> tuple[int, ...]:
-    """Boxed Warning first, then sections by number (2.10 after 2.9)."""
-    numbers = re.match(r"\d+(\.\d+)*", section)
-    return tuple(int(n) for n in numbers.group().split(".")) if numbers else (0,)
+    return (min(section_order(s) for s in statement.sections or ("99",)), statement.id)
