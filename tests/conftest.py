@@ -16,9 +16,10 @@ from engine import load_knowledge
 ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
 EXTERNAL = ROOT / "tests" / "fixtures" / "external"  # vendored; see its README for provenance
-pytest_plugins = ["conformance_plugin"]
 PINNED_NOW = "2026-11-01"  # the date the examples and cases are written against
-pytest_plugins = ["postgres"]  # database_url: SQLite and a throwaway PostgreSQL cluster
+# conformance_plugin: the `req` marker and the requirement matrix;
+# postgres: database_url, on SQLite and on a throwaway PostgreSQL cluster
+pytest_plugins = ["conformance_plugin", "postgres"]
 
 
 @pytest.fixture(scope="session")

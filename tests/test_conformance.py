@@ -187,7 +187,7 @@ def test_no_response_carries_null_or_empty_members(responses):
             assert_no_empty_values(card)
 
 
-@req(80, 82)
+@req(80, 81, 82)
 def test_every_card_has_a_unique_string_uuid(cards):
     uuids = [c["uuid"] for c in cards]
     assert all(isinstance(u, str) for u in uuids) and len(set(uuids)) == len(uuids)

@@ -92,6 +92,7 @@ def rate(client) -> tuple:
     return rule["cardsIssued"], rule["feedback"], rule["overridden"], rule["overrideRate"]
 
 
+@pytest.mark.req("cds-hooks_2.0@148")
 def test_feedback_on_a_card_is_stored_and_counted_against_its_rule(client, database_url):
     response = send(client, overridden(issue(client)))
     assert response.status_code == 200 and count_rows(database_url, "feedback") == 1
