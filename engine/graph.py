@@ -17,10 +17,12 @@ from .vocabulary import (
     LabelInfo,
     MonitoringItem,
     Phase,
+    Product,
     Regimen,
     Statement,
     Substance,
     Vocabulary,
+    ndc_product,
 )
 
 LW = Namespace("https://w3id.org/labelwise/vocab#")
@@ -95,6 +97,7 @@ def vocabulary(graph: Graph) -> Vocabulary:
         substances=_by_key(graph, LW.Substance, _substance),
         code_sets=_by_key(graph, LW.CodeSet, _code_set),
         classes=_by_key(graph, LW.DrugClass, _drug_class),
+        products=_by_key(graph, LW.Product, _product),
     )
 
 
@@ -125,6 +128,19 @@ def _drug(graph: Graph, node: object) -> Drug:
     )
 
 
+def _product(graph: Graph, node: object) -> Product:
+    ndcs = (p for code in _all(graph, node, LW.ndc) for p in ndc_product(code))
+    return Product(
+        key=_key(graph, node),
+        name=str(graph.value(node, RDFS.label)),
+        ingredients=tuple(sorted(_key(graph, d) for d in graph.objects(node, LW.ingredient))),
+        exposure=str(graph.value(node, LW.exposure)),
+        rxnorm=frozenset(_all(graph, node, LW.rxnorm)),
+        ndc=frozenset(ndcs),
+        names=_all(graph, node, LW.altName),
+    )
+
+
 def _substance(graph: Graph, node: object) -> Substance:
     return Substance(
         key=_key(graph, node),
@@ -152,6 +168,7 @@ def _drug_class(graph: Graph, node: object) -> DrugClass:
         key=_key(graph, node),
         name=str(graph.value(node, RDFS.label)),
         expected_with=_key_of(graph, node, LW.expectedWith),
+        systemic_only=bool(graph.value(node, LW.systemicOnly)),
     )
 
 

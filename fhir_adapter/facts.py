@@ -11,8 +11,14 @@ from . import clinical, medications, observations, orders, therapy
 from .build import DATA_NAMES, DRAFT_TYPES, Build, PatientFacts
 from .coding import effective_instant, reference, texts
 from .labs import lab_and_course_facts
+from .medication_identity import Identity, bundled_medications, identify, request_resources
+from .order_groups import same_drug_orders
 from .request import HookRequest, bundle_resources
 from .validation import DOSE, problem, unusable
+
+# Medication list entries read as the patient's medicines (MedicationOrder: DSTU2/STU3 orders).
+HISTORY_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationOrder")
+STATUSES = {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft"}
 
 __all__ = ["PatientFacts", "patient_facts"]
 
@@ -24,6 +30,10 @@ def patient_facts(kb: KnowledgeBase, request: HookRequest, now: date) -> Patient
             build.out.gap(DATA_NAMES[key], value.reason)
     drafts = _draft_orders(request)
     label_orders = _medications(build, drafts)
+    grouped = same_drug_orders(build.out.facts, build.out.resources, build.kb.label.drug)
+    if grouped:
+        anchor, data = grouped
+        build.out.add("same-drug-orders", build.out.resources[anchor.ref], data, anchor.focus)
     lab_and_course_facts(build, label_orders)
     _background(build)
     for resource in build.prefetched("allergies", "AllergyIntolerance"):
@@ -53,57 +63,84 @@ def _draft_orders(request: HookRequest) -> list[tuple[dict[str, Any], bool]]:
 
 
 def _medications(build: Build, drafts: list[tuple[dict, bool]]) -> list[therapy.Order]:
-    """Medication facts for drafts and current orders; returns the label drug's orders."""
+    """Medication facts for drafts and current medicines (orders and statements); returns the
+    label drug's orders."""
     draft_refs = {reference(r) for r, _ in drafts}
+    bundled = bundled_medications(request_resources(build.request))
     history = [
         r
-        for r in build.prefetched("medications", "MedicationRequest")
+        for kind in HISTORY_TYPES
+        for r in build.prefetched("medications", kind)
         if reference(r) not in draft_refs
     ]
     label_drug = build.kb.label.drug
     label_orders = []
     for resource in history:
         with build.reading(resource):
-            keys = medications.drugs_named(resource, build.kb.vocabulary)
-            if label_drug in keys:
-                dose = medications.dose(resource, build.kb.vocabulary.drugs[label_drug])
+            found = identify(resource, build.kb.vocabulary, bundled)
+            if label_drug in found.drugs and resource["resourceType"] == "MedicationRequest":
+                drug = build.kb.vocabulary.drugs[label_drug]
+                dose = medications.dose(resource, drug, build.now)
                 label_orders.append(therapy.order(resource, dose.get("dose_mg")))
-            if keys and resource.get("status") in therapy.CURRENT:
-                _medication(build, resource, keys, False)
+            if found.drugs and _current(build, resource):
+                _medication(build, resource, found, False)
     active_doses = [o.dose_mg for o in label_orders if o.current and o.dose_mg]
     for resource, focus in drafts:
         if resource["resourceType"] != "MedicationRequest":
             continue
         with build.reading(resource, focus):
-            keys = medications.drugs_named(resource, build.kb.vocabulary)
-            if keys:
-                _medication(build, resource, keys, focus, max(active_doses, default=None))
+            found = identify(resource, build.kb.vocabulary, bundled)
+            if found.drugs:
+                _medication(build, resource, found, focus, max(active_doses, default=None))
     return label_orders
 
 
+def _current(build: Build, resource: dict) -> bool:
+    """A current medicine by the status and intent policy in knowledge (policies.ttl)."""
+    sets = build.kb.vocabulary.code_sets
+    intent = resource.get("intent")
+    counted = intent is None or intent in sets["counted-medication-intents"].codes
+    return counted and resource.get("status") in sets["current-medication-statuses"].codes
+
+
 def _medication(
-    build: Build, resource: dict, keys: list[str], focus: bool, active_dose: float | None = None
+    build: Build, resource: dict, found: Identity, focus: bool, active_dose: float | None = None
 ) -> None:
     issue = problem(resource)
-    dose_readable = issue is None or not issue.element.startswith(DOSE)
+    dose_readable = issue is None or issue.words != DOSE
     if issue and dose_readable:
-        build.out.add("unusable", resource, {**unusable(resource, issue), "drug": keys[0]}, focus)
+        data = {**unusable(resource, issue), "drug": found.drugs[0]}
+        build.out.add("unusable", resource, data, focus)
         return
-    for key in keys:
+    claimed: set[str] = set()  # a combination's class counts once (one card per order)
+    for key in found.drugs:
         drug = build.kb.vocabulary.drugs[key]
-        dose = medications.dose(resource, drug) if dose_readable else {"dose_known": False}
+        unread = {"dose_known": False}
+        dose = medications.dose(resource, drug, build.now) if dose_readable else unread
+        classes = [c for c in _classes(build, drug.classes, found.exposure) if c not in claimed]
+        claimed.update(classes)
+        status = resource.get("status")
         data = {
             "drug": key,
-            "name": medications.display_name(resource),
-            "classes": list(drug.classes),
+            "name": found.name,
+            "classes": classes,
             "classified": bool(drug.classes),
-            "status": resource.get("status", "unknown"),
+            "status": status if status in STATUSES else "unknown",
+            "exposure": found.exposure,
+            "identified_by": dict(found.how)[key],
             "below_active": bool(
                 active_dose and dose.get("dose_mg") and dose["dose_mg"] < active_dose
             ),
             **dose,
         }
         build.out.add("medication", resource, data, focus)
+
+
+def _classes(build: Build, classes: tuple[str, ...], exposure: str) -> list[str]:
+    """The drug's classes; a local product (cream, eye drops) leaves out the classes whose
+    interactions need systemic exposure (knowledge: lw:systemicOnly)."""
+    known = build.kb.vocabulary.classes
+    return [c for c in classes if exposure == "systemic" or not known[c].systemic_only]
 
 
 def _allergy(build: Build, resource: dict) -> None:

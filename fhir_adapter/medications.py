@@ -1,55 +1,26 @@
-"""MedicationRequest -> medication facts: which drug (by RxNorm, NDC or name) and what dose."""
+"""Medication resources -> which drug (see medication_identity) and what dose."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from engine.vocabulary import Drug, Vocabulary
 
-from .coding import NDC, RXNORM, codings, texts
+from .coding import codings
+from .dose_steps import current_step
+from .medication_identity import identify
 
 MG_UNITS = {"mg", "milligram", "milligrams"}
 UNIT_DOSE_UNITS = {"{capsule}", "{capsules}", "capsule", "capsules", "cap", "{cap}"}
 PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1, "wk": 7, "mo": 30, "a": 365}
-# HL7 v3 GTSAbbreviation timing codes -> administrations per day.
+# HL7 v3 GTSAbbreviation timing codes (and the hourly ones EHRs send) -> administrations per day.
 TIMING_CODES = {"QD": 1, "BID": 2, "TID": 3, "QID": 4, "AM": 1, "PM": 1, "QOD": 0.5}
+TIMING_CODES |= {f"Q{hours}H": 24 / hours for hours in (1, 2, 3, 4, 6, 8, 12, 24)}
 
 
-def medication_concepts(request: dict[str, Any]) -> list[Any]:
-    """The CodeableConcepts that name the drug: inline, contained Medication, or reference."""
-    concept = request.get("medicationCodeableConcept")
-    if concept is not None:
-        return [concept]
-    ref = request.get("medicationReference")
-    if not isinstance(ref, dict):
-        return []
-    found: list[Any] = [{"text": ref["display"]}] if isinstance(ref.get("display"), str) else []
-    target = ref.get("reference")
-    for med in request.get("contained") or []:
-        if isinstance(med, dict) and isinstance(target, str) and target == f"#{med.get('id')}":
-            found.append(med.get("code"))
-            found += [
-                i.get("itemCodeableConcept")
-                for i in med.get("ingredient") or []
-                if isinstance(i, dict)
-            ]
-    return found
-
-
-def drugs_named(request: dict[str, Any], vocabulary: Vocabulary) -> list[str]:
-    keys: list[str] = []
-    for concept in medication_concepts(request):
-        for coding in codings(concept):
-            code = coding.get("code")
-            if not isinstance(code, str):
-                continue
-            if coding.get("system") == RXNORM:
-                keys.append(vocabulary.drug_by_rxnorm(code))
-            elif coding.get("system") == NDC:
-                keys.append(vocabulary.drug_by_ndc(code))
-        for text in texts(concept):
-            keys += vocabulary.drugs_named_in(text)
-    return list(dict.fromkeys(k for k in keys if k))
+def drugs_named(resource: dict[str, Any], vocabulary: Vocabulary) -> list[str]:
+    return list(identify(resource, vocabulary).drugs)
 
 
 def drugs_named_safely(request: dict[str, Any], vocabulary: Vocabulary) -> list[str]:
@@ -60,17 +31,17 @@ def drugs_named_safely(request: dict[str, Any], vocabulary: Vocabulary) -> list[
         return []
 
 
-def display_name(request: dict[str, Any]) -> str:
-    return next((t for c in medication_concepts(request) for t in texts(c)), "medication order")
-
-
-def dose(request: dict[str, Any], drug: Drug) -> dict[str, Any]:
-    """dose_mg (largest single dose), daily_mg and doses_per_day, or dose_known false."""
+def dose(request: dict[str, Any], drug: Drug, now: date | None = None) -> dict[str, Any]:
+    """dose_mg (largest single dose), daily_mg and doses_per_day of the taper step covering
+    `now` (see dose_steps), or dose_known false."""
     per_dose, daily, per_day = [], 0.0, 0.0
-    instructions = request.get("dosageInstruction")
+    instructions = request.get("dosageInstruction", request.get("dosage"))
     if not isinstance(instructions, list) or not instructions:
         return {"dose_known": False}
-    for instruction in instructions:
+    step = current_step(request, instructions, now)
+    if step is None:
+        return {"dose_known": False}
+    for instruction in step:
         amount = _amount_mg(instruction, drug) if isinstance(instruction, dict) else None
         times = _per_day(instruction.get("timing")) if isinstance(instruction, dict) else None
         if amount is None or times is None:
@@ -89,7 +60,10 @@ def dose(request: dict[str, Any], drug: Drug) -> dict[str, Any]:
 def _amount_mg(instruction: dict[str, Any], drug: Drug) -> float | None:
     rates = instruction.get("doseAndRate")
     first = rates[0] if isinstance(rates, list) and rates and isinstance(rates[0], dict) else {}
-    quantity = first.get("doseQuantity")
+    quantity = first.get("doseQuantity", instruction.get("doseQuantity"))  # R4, or STU3/DSTU2
+    dose_range = first.get("doseRange", instruction.get("doseRange"))
+    if quantity is None and isinstance(dose_range, dict):
+        quantity = _single_value(dose_range)
     if not isinstance(quantity, dict):
         return None
     value = quantity.get("value")
@@ -116,5 +90,14 @@ def _per_day(timing: Any) -> float | None:
         return float(len(repeat["timeOfDay"])) or None
     if isinstance(repeat, dict) and isinstance(repeat.get("when"), list):
         return float(len(repeat["when"])) or None
-    code = next((c.get("code") for c in codings(timing.get("code"))), None)
-    return TIMING_CODES.get(code)
+    concept = timing.get("code")
+    text = concept.get("text") if isinstance(concept, dict) else None
+    code = next((c.get("code") for c in codings(concept)), text)
+    return TIMING_CODES.get(code.strip().upper()) if isinstance(code, str) else None
+
+
+def _single_value(dose_range: dict[str, Any]) -> dict[str, Any] | None:
+    """A doseRange whose low and high are the same quantity is that dose; a true range is not
+    one dose (the dose stays unknown rather than guessed)."""
+    low, high = dose_range.get("low"), dose_range.get("high")
+    return low if isinstance(low, dict) and low == high else None

@@ -12,7 +12,6 @@ from engine.vocabulary import MonitoringItem
 
 from .coding import parse_date, reference
 
-CURRENT = {"active", "on-hold"}
 NOT_ORDERS = {"entered-in-error", "draft", "cancelled"}
 
 

@@ -11,16 +11,18 @@ from typing import Any
 import orjson
 from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from pydantic import TypeAdapter, ValidationError
 
 MODELS = {
     "AllergyIntolerance": AllergyIntolerance,
     "MedicationRequest": MedicationRequest,
+    "MedicationStatement": MedicationStatement,
     "Observation": Observation,
 }
 # Element -> how a clinician names it, for the elements the facts of each type are read from.
-DOSE = "dosageInstruction"  # checked last: when only it is invalid, the dose is unknown
+DOSE = "dose instructions"  # checked last: when only they are invalid, the dose is unknown
 READS: dict[str, dict[str, str]] = {
     "MedicationRequest": {
         "medicationCodeableConcept": "medication",
@@ -28,7 +30,14 @@ READS: dict[str, dict[str, str]] = {
         "contained": "medication",
         "status": "order status",
         "authoredOn": "order date",
-        DOSE: "dose instructions",
+        "dosageInstruction": DOSE,
+    },
+    "MedicationStatement": {
+        "medicationCodeableConcept": "medication",
+        "medicationReference": "medication",
+        "contained": "medication",
+        "status": "statement status",
+        "dosage": DOSE,
     },
     "AllergyIntolerance": {
         "code": "substance",
@@ -61,11 +70,12 @@ class Problem:
 
 
 def problem(resource: dict[str, Any]) -> Problem | None:
-    """The first element the facts read (in READS order) that is not valid R4, else None.
+    """The first element the facts read (in READS order) that is not valid R4, else None (also
+    for resources of other FHIR versions, such as DSTU2/STU3 MedicationOrder: read tolerantly).
 
     The same resources come back hook after hook, so verdicts are cached by the exact JSON of
     the elements checked."""
-    reads = READS[resource["resourceType"]]
+    reads = READS.get(resource["resourceType"], {})
     present = {k: resource[k] for k in reads if k in resource}
     if not present:
         return None

@@ -11,6 +11,14 @@ from cds_hooks.cards import grouped
 from engine import KnowledgeBase
 from engine.explain import unmatched_patterns
 from engine.rulesets import Rule
+from fhir_adapter import parse_request
+from fhir_adapter.coding import reference
+from fhir_adapter.medication_identity import (
+    SOURCES,
+    bundled_medications,
+    identify,
+    request_resources,
+)
 
 
 def service_for(kb: KnowledgeBase, body: dict[str, Any], service_id: str | None) -> str:
@@ -36,6 +44,7 @@ def explain(
                 f"  {alias}: {fact.kind} {fact.ref or '(no resource)'} {_values(fact.data)}"
             )
         lines.append("")
+    lines += _identities(kb, body, service.hook, tuple(service.prefetch))
     fired = {f.rule_id for f in findings}
     unmatched = unmatched_patterns(kb, service.id, facts.facts)
     lines.append("rules that did not fire:")
@@ -43,6 +52,20 @@ def explain(
         if rule_id not in fired:
             lines.append(f"  {rule_id}: {_why(unmatched.get(rule_id), service.evaluates_orders)}")
     return "\n".join(lines)
+
+
+def _identities(kb: KnowledgeBase, body: Any, hook: str, keys: tuple[str, ...]) -> list[str]:
+    """Per medication resource, which drugs it was identified as and how (code or name, and
+    from what source), or that nothing in it is known to the knowledge."""
+    resources = request_resources(parse_request(body, hook, keys))
+    bundled = bundled_medications(resources)
+    lines = ["medications, as identified:"]
+    for resource in (r for r in resources if r["resourceType"] in SOURCES):
+        found = identify(resource, kb.vocabulary, bundled)
+        how = found.explained() or "not recognised (no code or name the knowledge knows)"
+        where = reference(resource) or resource["resourceType"]
+        lines.append(f'  {where} "{found.name}", {found.exposure}: {how}')
+    return [*lines, ""]
 
 
 def _why(aliases: list[str] | None, orders: bool) -> str:

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import external
 from fhir_adapter import RequestError, parse_request, patient_facts
-from fhir_adapter.medications import display_name, dose, drugs_named
+from fhir_adapter.medication_identity import identify
+from fhir_adapter.medications import dose, drugs_named
 from fhir_adapter.observations import Policy, blood_pressure
 
 NOW = date(2026, 11, 1)
@@ -73,7 +74,7 @@ def test_contained_medication_is_read(vocabulary):
         medicationReference={"reference": "#med1"},
     )
     assert drugs_named(resource, vocabulary) == ["voclosporin"]
-    assert display_name(resource) == "Lupkynis 7.9 mg capsule"
+    assert identify(resource, vocabulary).name == "Lupkynis 7.9 mg capsule"
 
 
 def test_referenced_medication_is_read_from_its_display(vocabulary):

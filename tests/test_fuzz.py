@@ -147,6 +147,10 @@ ELEMENTS = (
     "reaction",
     "criticality",
     "medicationCodeableConcept",
+    "medicationReference",
+    "contained",
+    "dosage",
+    "intent",
     "vaccineCode",
     "clinicalStatus",
 )
@@ -179,6 +183,27 @@ def test_a_potassium_reference_range_given_as_a_number_is_not_used(fuzz_client):
     for entry in body["prefetch"]["potassium"]["entry"]:
         entry["resource"]["referenceRange"] = 5
     assert post(fuzz_client, body) == 200
+
+
+MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationOrder", "Medication")
+DOSAGE_ELEMENTS = ("sequence", "timing", "route", "doseAndRate", "doseQuantity", "doseRange")
+
+
+@FUZZ
+@given(data=st.data())
+def test_medication_shapes_of_any_fhir_version_with_odd_dosages_never_give_a_5xx(fuzz_client, data):
+    """A medication entry retyped (statement, DSTU2 order, bare Medication), pointing at a
+    Medication elsewhere, with one dosage element (taper step, timing, range) of any shape."""
+    example = data.draw(st.sampled_from(EXAMPLES))
+    path = data.draw(st.sampled_from(resources(example)))
+    kind = data.draw(st.sampled_from(MEDICATION_TYPES))
+    mutated = replaced(example, (*path, "resourceType"), kind)
+    target = data.draw(st.sampled_from(["Medication/1", "#1", "Medication/", "", None]))
+    mutated = replaced(mutated, (*path, "medicationReference"), {"reference": target})
+    mutated = replaced(mutated, (*path, "medicationCodeableConcept"), None)
+    dosage = {data.draw(st.sampled_from(DOSAGE_ELEMENTS)): data.draw(WRONG_SHAPES | JSON)}
+    mutated = replaced(mutated, (*path, "dosageInstruction"), [dosage, {"sequence": 2}])
+    assert post(fuzz_client, mutated) in (200, 400, 412)
 
 
 def test_fuzz_examples_are_real_requests():
