@@ -97,6 +97,9 @@ def course(current: Reading, base: Reading) -> dict[str, Any]:
         "baseline_ref": f"Observation/{base.resource.get('id')}",
         "pct_of_baseline": of_baseline,
         "fall_pct": round(100 - of_baseline, 6),
+        # a baseline known only as a lower bound (>90) or a latest value only as an upper bound
+        # (<15) makes fall_pct the least the fall can be, not the fall
+        "exact": not (base.comparator.startswith(">") or current.comparator.startswith("<")),
     }
 
 
